@@ -1,11 +1,14 @@
 /*  arb_benchkit.c — shared by the benchmarks; see arb_benchkit.h. */
 
 #include "arb_benchkit.h"
+#include "arb_options.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -372,4 +375,52 @@ arb_benchkit_json_head (FILE *out, const char *system, const char *workload, con
              "{\"system\": \"%s\", \"workload\": \"%s\", \"what\": \"%s\", \"at\": \"%s\", "
              "\"load\": %.2f",
              system, workload, what, at, arb_benchkit_load ());
+}
+
+void
+arb_benchkit_refuse (const char *program, const char *format, ...)
+{
+    char text[512];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (text, sizeof (text), format, args);
+    va_end (args);
+    fprintf (stderr, "%s: %s\nsee %s --help\n", program, text, program);
+}
+
+//  One value through arb_options_value, refused as arb_benchkit_whole says.
+static int
+s_value (const char *program,
+         const char *name,
+         const char *text,
+         arb_opt_type_t type,
+         uint64_t min,
+         uint64_t max,
+         uint64_t *value)
+{
+    arb_option_t option = {.name = name, .type = type, .min = min, .max = max};
+    char why[256];
+    if (arb_options_value (&option, text, value, why, sizeof (why)) == 0)
+        return 0;
+    arb_benchkit_refuse (program, "--%s: %s", name, why);
+    return -1;
+}
+
+int
+arb_benchkit_whole (
+    const char *program, const char *name, const char *text, int min, int max, int *value)
+{
+    uint64_t number;
+    assert (min >= 0 && min <= max);
+    if (s_value (program, name, text, ARB_OPT_UINT, (uint64_t) min, (uint64_t) max, &number))
+        return -1;
+    *value = (int) number;
+    return 0;
+}
+
+int
+arb_benchkit_seconds (const char *program, const char *name, const char *text, uint64_t max_ms)
+{
+    uint64_t ms;
+    return s_value (program, name, text, ARB_OPT_SECONDS, 0, max_ms, &ms);
 }

@@ -123,6 +123,29 @@ void arb_benchkit_shared_done (arb_benchkit_shared_t *shared, const void *payloa
 //  finished for stall_ms. Returns true if all were.
 bool arb_benchkit_shared_wait (arb_benchkit_shared_t *shared, int stall_ms);
 
+//  Command-line values, read by arb_options' parser, as the daemons read
+//  theirs: text, the value of the long option name ("tasks" for --tasks,
+//  as getopt_long's table has it), must be a whole number from min to
+//  max; it goes into *value. Anything else ("10x", "", "-5", a number too
+//  large) is refused with "PROGRAM: --NAME: why" and a hint on stderr, and
+//  -1 returned: the caller exits 2, having started nothing. Returns 0 or
+//  -1.
+int arb_benchkit_whole (
+    const char *program, const char *name, const char *text, int min, int max, int *value);
+
+//  The same for seconds ("30", "0.25"), from 0 to max_ms: text is only
+//  checked, as it is passed on as it is (a broker's --retention).
+int arb_benchkit_seconds (const char *program, const char *name, const char *text, uint64_t max_ms);
+
+//  arbiterd's bound on --retention (3660 days), which the benchmarks pass on
+#define ARB_BENCHKIT_RETENTION_MAX_MS (3660ull * 24 * 3600 * 1000)
+
+//  A usage error a tool finds itself (an option that needs another, an
+//  argument left over), printed as the refusals above: "PROGRAM: what"
+//  and a hint on stderr. The caller exits 2.
+void arb_benchkit_refuse (const char *program, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
 //  Prints the head of a JSON line: {"system": ..., "workload": ..., "load": ...
 //  (no closing brace): the caller adds its fields and ends with "}\n".
 void arb_benchkit_json_head (FILE *out, const char *system, const char *workload, const char *what);

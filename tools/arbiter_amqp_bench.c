@@ -37,6 +37,7 @@
     tests; this tool is how BENCHMARKS.md gets its figures.
 */
 
+#include "arb_benchkit.h"
 #include "arb_benchproc.h"
 #include "arb_proto.h"
 
@@ -75,8 +76,8 @@ typedef struct {
     int consumers;
     int window;
     int prefetch;
-    bool cork;    //  the clients batch their writes (TCP_CORK), on both targets
-    double rate;  //  A4's messages/s; 0: half of RabbitMQ's A3
+    bool cork;  //  the clients batch their writes (TCP_CORK), on both targets
+    int rate;   //  A4's messages/s; 0: half of RabbitMQ's A3
     arb_benchproc_broker_t broker;
     pid_t gw;
     int gw_port;
@@ -518,6 +519,16 @@ s_rabbit_ready (int port, void *arg)
     return conn != NULL;
 }
 
+#define S_PROGRAM "arbiter-amqp-bench"
+
+//  The value of the long option name, refused unless a whole number from
+//  min to max (arb_benchkit.h): 0 or -1.
+static int
+s_whole (const char *name, const char *text, int min, int max, int *value)
+{
+    return arb_benchkit_whole (S_PROGRAM, name, text, min, max, value);
+}
+
 static void
 s_usage (FILE *out)
 {
@@ -535,7 +546,7 @@ s_usage (FILE *out)
                   "  --cork            the clients batch their writes (TCP_CORK while they write\n"
                   "                    a window of publishes or ack what they have read), on both\n"
                   "                    targets (default: rabbitmq-c's own, a write per frame)\n"
-                  "  --rate R          A4's total messages/s (default: half of RabbitMQ's A3;\n"
+                  "  --rate N          A4's total messages/s (default: half of RabbitMQ's A3;\n"
                   "                    with --only gateway, of the gateway's)\n"
                   "  --only T          gateway or rabbitmq\n"
                   "  --workloads LIST  a comma list of A1, A2, A3, A4 (default all; A2 runs A1\n"
@@ -581,32 +592,35 @@ main (int argc, char **argv)
                                {"help", no_argument, 0, 'h'},
                                {"version", no_argument, 0, 'V'},
                                {0, 0, 0, 0}};
-    int opt;
-    while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
+    int opt, index;
+    while ((index = -1, opt = getopt_long (argc, argv, "h", options, &index)) != -1) {
+        //  a number's option by its long name, for the refusal
+        const char *name = index >= 0 ? options[index].name : "";
+        int rc = 0;
         switch (opt) {
             case 'n':
-                self.items = atoi (optarg);
+                rc = s_whole (name, optarg, 1, INT_MAX, &self.items);
                 break;
             case 's':
-                self.payload = atoi (optarg);
+                rc = s_whole (name, optarg, 8, INT_MAX, &self.payload);
                 break;
             case 'k':
                 self.cork = true;
                 break;
             case 'p':
-                self.producers = atoi (optarg);
+                rc = s_whole (name, optarg, 1, INT_MAX, &self.producers);
                 break;
             case 'c':
-                self.consumers = atoi (optarg);
+                rc = s_whole (name, optarg, 1, INT_MAX, &self.consumers);
                 break;
             case 'w':
-                self.window = atoi (optarg);
+                rc = s_whole (name, optarg, 1, INT_MAX, &self.window);
                 break;
             case 'q':
-                self.prefetch = atoi (optarg);
+                rc = s_whole (name, optarg, 1, 65535, &self.prefetch);
                 break;
             case 'r':
-                self.rate = atof (optarg);
+                rc = s_whole (name, optarg, 0, INT_MAX, &self.rate);
                 break;
             case 'o':
                 self.only = optarg;
@@ -615,6 +629,7 @@ main (int argc, char **argv)
                 self.sync = optarg;
                 break;
             case 'R':
+                rc = arb_benchkit_seconds (S_PROGRAM, name, optarg, ARB_BENCHKIT_RETENTION_MAX_MS);
                 self.retention = optarg;
                 break;
             case 'a':
@@ -636,6 +651,8 @@ main (int argc, char **argv)
                 s_usage (stderr);
                 return 2;
         }
+        if (rc)
+            return 2;
     }
     bool known = true;
     char *names = strdup (self.workloads);
@@ -646,13 +663,19 @@ main (int argc, char **argv)
             known = false;
         }
     free (names);
-    if (!known || optind < argc || self.items < 1 || self.payload < 8 || atof (self.retention) < 0
-        || self.producers < 1 || self.consumers < 1 || self.window < 1 || self.prefetch < 1
-        || self.prefetch > 65535 || self.rate < 0
-        || (strcmp (self.sync, "full") && strcmp (self.sync, "normal"))
-        || (self.only && strcmp (self.only, "gateway") && strcmp (self.only, "rabbitmq"))) {
-        fprintf (stderr, "arbiter-amqp-bench: bad arguments\n");
-        s_usage (stderr);
+    if (!known)
+        return 2;
+    if (optind < argc) {
+        arb_benchkit_refuse (S_PROGRAM, "unexpected argument '%s'", argv[optind]);
+        return 2;
+    }
+    if (strcmp (self.sync, "full") && strcmp (self.sync, "normal")) {
+        arb_benchkit_refuse (S_PROGRAM, "--sync: expected full or normal, not '%s'", self.sync);
+        return 2;
+    }
+    if (self.only && strcmp (self.only, "gateway") && strcmp (self.only, "rabbitmq")) {
+        arb_benchkit_refuse (S_PROGRAM, "--only: expected gateway or rabbitmq, not '%s'",
+                             self.only);
         return 2;
     }
     bool gateway = !self.only || !strcmp (self.only, "gateway");

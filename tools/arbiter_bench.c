@@ -76,7 +76,7 @@ typedef struct {
     int window;             //  SUBMITs awaiting acknowledgement (P1, P2, L1)
     int consumers;          //  W2, P2, L1: consumer processes
     int prefetch;           //  P2, L1: credit per consumer
-    double rate;            //  L1: tasks/s (0: half of P2's)
+    int rate;               //  L1: tasks/s (0: half of P2's)
     int queued;             //  M2
     int queued_big;         //  M3
     int probe;              //  F1: writes
@@ -898,7 +898,7 @@ s_usage (FILE *out)
         "  --window N        P1, P2, L1: SUBMITs awaiting their ack, at most (default 256)\n"
         "  --consumers N     W2, P2, L1: consumer processes (default 2)\n"
         "  --prefetch N      P2, L1: credit per consumer (default 50)\n"
-        "  --rate R          L1: tasks/s (default: half of P2's in this run)\n"
+        "  --rate N          L1: tasks/s (default: half of P2's in this run)\n"
         "  --retention S     the broker's --retention in seconds (default 0: a finished task\n"
         "                    leaves the journal at its end, as the peers delete it)\n"
         "  --queued N        M2: tasks queued (default 1000000)\n"
@@ -912,6 +912,14 @@ s_usage (FILE *out)
         "  --sync full|normal  the broker's durability (default full)\n"
         "  -h, --help        this text\n"
         "  --version         the version\n");
+}
+
+//  The value of the long option name, refused unless a whole number from
+//  min to max (arb_benchkit.h): 0 or -1.
+static int
+s_whole (const char *name, const char *text, int min, int max, int *value)
+{
+    return arb_benchkit_whole ("arbiter-bench", name, text, min, max, value);
 }
 
 static int
@@ -930,9 +938,11 @@ s_parse (s_bench_t *self, int argc, char *argv[])
         {"sync", required_argument, 0, 'S'},      {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},         {0, 0, 0, 0},
     };
-    int opt;
-    while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
-        int value = optarg ? atoi (optarg) : 0;
+    int opt, index;
+    while ((index = -1, opt = getopt_long (argc, argv, "h", options, &index)) != -1) {
+        //  a number's option by its long name, for the refusal
+        const char *name = index >= 0 ? options[index].name : "";
+        int rc = 0;
         switch (opt) {
             case 'a':
                 self->arbiterd = optarg;
@@ -941,52 +951,54 @@ s_parse (s_bench_t *self, int argc, char *argv[])
                 self->workloads = optarg;
                 break;
             case 't':
-                self->tasks = value;
+                rc = s_whole (name, optarg, 1, INT_MAX, &self->tasks);
                 break;
             case 'p':
-                self->payload = value;
+                rc = s_whole (name, optarg, ARB_BENCHKIT_STAMP, INT_MAX, &self->payload);
                 break;
             case 'b':
-                self->batch = value;
+                rc = s_whole (name, optarg, 1, 10000, &self->batch);
                 break;
             case 'W':
-                self->window = value;
+                rc = s_whole (name, optarg, 1, 10000, &self->window);
                 break;
             case 'c':
-                self->consumers = value;
+                rc = s_whole (name, optarg, 1, S_CONSUMERS_MAX, &self->consumers);
                 break;
             case 'f':
-                self->prefetch = value;
+                rc = s_whole (name, optarg, 1, 10000, &self->prefetch);
                 break;
             case 'r':
-                self->rate = atof (optarg);
+                rc = s_whole (name, optarg, 0, INT_MAX, &self->rate);
                 break;
             case 'R':
+                rc = arb_benchkit_seconds ("arbiter-bench", name, optarg,
+                                           ARB_BENCHKIT_RETENTION_MAX_MS);
                 self->retention = optarg;
                 break;
             case 'q':
-                self->queued = value;
+                rc = s_whole (name, optarg, 1, INT_MAX, &self->queued);
                 break;
             case 'Q':
-                self->queued_big = value;
+                rc = s_whole (name, optarg, 1, INT_MAX, &self->queued_big);
                 break;
             case 'P':
-                self->probe = value;
+                rc = s_whole (name, optarg, 1, INT_MAX, &self->probe);
                 break;
             case '1':
-                self->b_batch = value;
+                rc = s_whole (name, optarg, 1, INT_MAX, &self->b_batch);
                 break;
             case '2':
-                self->b_window = value;
+                rc = s_whole (name, optarg, 1, INT_MAX, &self->b_window);
                 break;
             case '3':
-                self->b_workers = value;
+                rc = s_whole (name, optarg, 1, S_CONSUMERS_MAX, &self->b_workers);
                 break;
             case '4':
-                self->b_slots = value;
+                rc = s_whole (name, optarg, 1, INT_MAX, &self->b_slots);
                 break;
             case 'd':
-                self->dag_nodes = value;
+                rc = s_whole (name, optarg, 1, INT_MAX, &self->dag_nodes);
                 break;
             case 'S':
                 self->sync = optarg;
@@ -1001,16 +1013,22 @@ s_parse (s_bench_t *self, int argc, char *argv[])
                 s_usage (stderr);
                 return -1;
         }
+        if (rc)
+            return -1;
     }
-    if (optind < argc || self->tasks < 1 || self->payload < ARB_BENCHKIT_STAMP || self->batch < 1
-        || self->batch > 10000 || self->window < 1 || self->window > 10000 || self->consumers < 1
-        || self->consumers > S_CONSUMERS_MAX || self->prefetch < 1 || self->prefetch > 10000
-        || self->rate < 0 || atof (self->retention) < 0 || self->queued < 1 || self->queued_big < 1
-        || self->probe < 1 || self->b_batch < 1 || self->b_window < self->b_batch
-        || self->b_workers < 1 || self->b_workers > S_CONSUMERS_MAX || self->b_slots < 1
-        || self->dag_nodes < 1 || (!streq (self->sync, "full") && !streq (self->sync, "normal"))) {
-        fprintf (stderr, "arbiter-bench: bad arguments\n");
-        s_usage (stderr);
+    if (optind < argc) {
+        arb_benchkit_refuse ("arbiter-bench", "unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    if (!streq (self->sync, "full") && !streq (self->sync, "normal")) {
+        arb_benchkit_refuse ("arbiter-bench", "--sync: expected full or normal, not '%s'",
+                             self->sync);
+        return -1;
+    }
+    if (self->b_window < self->b_batch) {
+        arb_benchkit_refuse ("arbiter-bench",
+                             "--b-window (%d) is less than --b-batch (%d): no batch would fit",
+                             self->b_window, self->b_batch);
         return -1;
     }
     return 0;

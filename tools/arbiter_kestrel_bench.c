@@ -21,6 +21,7 @@
     this tool is how BENCHMARKS.md gets its figures.
 */
 
+#include "arb_benchkit.h"
 #include "arb_benchproc.h"
 #include "arb_client.h"
 #include "arb_link.h"
@@ -507,6 +508,16 @@ s_usage (FILE *out)
              "  --version         the version\n");
 }
 
+#define S_PROGRAM "arbiter-kestrel-bench"
+
+//  The value of the long option name, refused unless a whole number from
+//  min to max (arb_benchkit.h): 0 or -1.
+static int
+s_whole (const char *name, const char *text, int min, int max, int *value)
+{
+    return arb_benchkit_whole (S_PROGRAM, name, text, min, max, value);
+}
+
 static bool
 s_wants (s_bench_t *self, const char *workload)
 {
@@ -535,9 +546,11 @@ main (int argc, char *argv[])
         {"sync", required_argument, 0, 'S'},      {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},         {0, 0, 0, 0},
     };
-    int opt;
-    while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
-        int value = optarg ? atoi (optarg) : 0;
+    int opt, index;
+    while ((index = -1, opt = getopt_long (argc, argv, "h", options, &index)) != -1) {
+        //  a number's option by its long name, for the refusal
+        const char *name = index >= 0 ? options[index].name : "";
+        int rc = 0;
         switch (opt) {
             case 'a':
                 self.arbiterd = optarg;
@@ -549,19 +562,19 @@ main (int argc, char *argv[])
                 self.workloads = optarg;
                 break;
             case 'n':
-                self.items = value;
+                rc = s_whole (name, optarg, 1, INT_MAX, &self.items);
                 break;
             case 'p':
-                self.payload = value;
+                rc = s_whole (name, optarg, 0, INT_MAX, &self.payload);
                 break;
             case 'c':
-                self.conns = value;
+                rc = s_whole (name, optarg, 1, INT_MAX, &self.conns);
                 break;
             case 'W':
-                self.window = value;
+                rc = s_whole (name, optarg, 1, INT_MAX, &self.window);
                 break;
             case 'i':
-                self.idle = value;
+                rc = s_whole (name, optarg, 0, INT_MAX, &self.idle);
                 break;
             case 'S':
                 self.sync = optarg;
@@ -576,6 +589,8 @@ main (int argc, char *argv[])
                 s_usage (stderr);
                 return 2;
         }
+        if (rc)
+            return 2;
     }
     bool known = true;
     char *names = strdup (self.workloads);
@@ -588,13 +603,19 @@ main (int argc, char *argv[])
             known = false;
         }
     free (names);
-    if (self.conns > self.items)
-        fprintf (stderr, "arbiter-kestrel-bench: --connections is more than --items\n");
-    if (!known || optind < argc || self.items < 1 || self.payload < 0 || self.conns < 1
-        || self.conns > self.items || self.window < 1 || self.idle < 0
-        || (!streq (self.sync, "full") && !streq (self.sync, "normal"))) {
-        fprintf (stderr, "arbiter-kestrel-bench: bad arguments\n");
-        s_usage (stderr);
+    if (!known)
+        return 2;
+    if (optind < argc) {
+        arb_benchkit_refuse (S_PROGRAM, "unexpected argument '%s'", argv[optind]);
+        return 2;
+    }
+    if (self.conns > self.items) {
+        arb_benchkit_refuse (S_PROGRAM, "--connections (%d) is more than --items (%d)", self.conns,
+                             self.items);
+        return 2;
+    }
+    if (!streq (self.sync, "full") && !streq (self.sync, "normal")) {
+        arb_benchkit_refuse (S_PROGRAM, "--sync: expected full or normal, not '%s'", self.sync);
         return 2;
     }
     char arbiterd[PATH_MAX], gateway[PATH_MAX];

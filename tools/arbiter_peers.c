@@ -835,6 +835,14 @@ s_usage (FILE *out)
              "  --version         the version\n");
 }
 
+//  The value of the long option name, refused unless a whole number from
+//  min to max (arb_benchkit.h): 0 or -1.
+static int
+s_whole (const char *name, const char *text, int min, int max, int *value)
+{
+    return arb_benchkit_whole ("arbiter-peers", name, text, min, max, value);
+}
+
 static bool
 s_listed (const char *list, const char *name)
 {
@@ -864,9 +872,11 @@ main (int argc, char *argv[])
         {"prefetch", required_argument, 0, 'f'}, {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},        {0, 0, 0, 0},
     };
-    int opt;
-    while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
-        int value = optarg ? atoi (optarg) : 0;
+    int opt, index;
+    while ((index = -1, opt = getopt_long (argc, argv, "h", options, &index)) != -1) {
+        //  a number's option by its long name, for the refusal
+        const char *name = index >= 0 ? options[index].name : "";
+        int rc = 0;
         switch (opt) {
             case 's':
                 opts.systems = optarg;
@@ -875,19 +885,19 @@ main (int argc, char *argv[])
                 opts.workloads = optarg;
                 break;
             case 't':
-                opts.tasks = value;
+                rc = s_whole (name, optarg, 1, INT_MAX, &opts.tasks);
                 break;
             case 'p':
-                opts.payload = value;
+                rc = s_whole (name, optarg, ARB_BENCHKIT_STAMP, INT_MAX, &opts.payload);
                 break;
             case 'W':
-                opts.window = value;
+                rc = s_whole (name, optarg, 1, 10000, &opts.window);
                 break;
             case 'c':
-                opts.consumers = value;
+                rc = s_whole (name, optarg, 1, S_CONSUMERS_MAX, &opts.consumers);
                 break;
             case 'f':
-                opts.prefetch = value;
+                rc = s_whole (name, optarg, 1, 10000, &opts.prefetch);
                 break;
             case 'h':
                 s_usage (stdout);
@@ -899,6 +909,8 @@ main (int argc, char *argv[])
                 s_usage (stderr);
                 return 2;
         }
+        if (rc)
+            return 2;
     }
     bool known = true;
     char *names = strdup (opts.systems);
@@ -919,11 +931,10 @@ main (int argc, char *argv[])
             known = false;
         }
     free (names);
-    if (!known || optind < argc || opts.tasks < 1 || opts.payload < ARB_BENCHKIT_STAMP
-        || opts.window < 1 || opts.window > 10000 || opts.consumers < 1
-        || opts.consumers > S_CONSUMERS_MAX || opts.prefetch < 1 || opts.prefetch > 10000) {
-        fprintf (stderr, "arbiter-peers: bad arguments\n");
-        s_usage (stderr);
+    if (!known)
+        return 2;
+    if (optind < argc) {
+        arb_benchkit_refuse ("arbiter-peers", "unexpected argument '%s'", argv[optind]);
         return 2;
     }
     //  SIGINT and SIGTERM (czmq's handler) end the shape under way and the

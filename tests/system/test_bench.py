@@ -89,34 +89,74 @@ def test_batches_and_a_rate():
     assert recs['L1']['result_latency_ms']['n'] == 250
 
 
-def test_bad_arguments_are_refused():
-    bench = binary('tools', 'arbiter-bench')
-    for args in (['--workloads', 'W9'], ['--payload', '8'], ['--window', '0'], ['--sync', 'x']):
-        proc = subprocess.run([bench] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=30)
-        assert proc.returncode == 2, args
-
-
 @pytest.mark.parametrize('tool,args,said', [
+    ('arbiter-bench', ['--workloads', 'W9'], 'unknown workload W9'),
+    ('arbiter-bench', ['--payload', '8'], '--payload: 8 is out of range (16 to'),
+    ('arbiter-bench', ['--window', '0'], '--window: 0 is out of range (1 to 10000)'),
+    ('arbiter-bench', ['--sync', 'x'], "--sync: expected full or normal, not 'x'"),
+    ('arbiter-bench', ['--retention', '-1'], "--retention: expected seconds, like 30 or 0.25, "
+                                             "not '-1'"),
+    ('arbiter-bench', ['--b-batch', '600', '--b-window', '500'],
+     '--b-window (500) is less than --b-batch (600)'),
+    ('arbiter-bench', ['W1'], "unexpected argument 'W1'"),
     ('arbiter-peers', ['--workloads', 'W9'], 'unknown workload W9'),
     ('arbiter-peers', ['--workloads', 'L1', '--systems', 'redis-always'], 'unknown workload L1'),
     ('arbiter-peers', ['--systems', 'redis'], 'unknown system redis'),
+    ('arbiter-peers', ['--consumers', '17'], '--consumers: 17 is out of range (1 to 16)'),
+    ('arbiter-peers', ['W1'], "unexpected argument 'W1'"),
     ('arbiter-amqp-bench', ['--workloads', 'A9'], 'unknown workload A9'),
-    ('arbiter-amqp-bench', ['--rate', '-1'], 'bad arguments'),
-    ('arbiter-amqp-bench', ['--sync', 'bogus'], 'bad arguments'),
-    ('arbiter-amqp-bench', ['A3'], 'bad arguments'),
+    ('arbiter-amqp-bench', ['--rate', '-1'], "--rate: expected a whole number, not '-1'"),
+    ('arbiter-amqp-bench', ['--sync', 'bogus'], "--sync: expected full or normal, not 'bogus'"),
+    ('arbiter-amqp-bench', ['--only', 'redis'], "--only: expected gateway or rabbitmq, "
+                                                "not 'redis'"),
+    ('arbiter-amqp-bench', ['--prefetch', '65536'], '--prefetch: 65536 is out of range'),
+    ('arbiter-amqp-bench', ['A3'], "unexpected argument 'A3'"),
     ('arbiter-kestrel-bench', ['--workloads', 'K9'], 'unknown workload K9'),
+    ('arbiter-kestrel-bench', ['--sync', 'fast'], "--sync: expected full or normal, not 'fast'"),
+    ('arbiter-kestrel-bench', ['K1'], "unexpected argument 'K1'"),
     ('arbiter-kestrel-bench', ['--connections', '50', '--items', '10'],
-     '--connections is more than --items')])
-def test_the_other_tools_refuse_what_they_would_not_run(tool, args, said):
+     '--connections (50) is more than --items (10)')])
+def test_the_tools_refuse_what_they_would_not_run(tool, args, said):
     """An unknown workload ran nothing and exited 0 (arbiter-peers,
     arbiter-amqp-bench, arbiter-kestrel-bench); a negative --rate paced A4
     at 1 message a second; a --sync arbiterd refuses started RabbitMQ
-    first: each is refused before any server starts, and said."""
+    first: each is refused before any server starts, and said, naming
+    the argument and why (it was "bad arguments" and the whole usage)."""
     proc = subprocess.run([binary('tools', tool)] + args, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=30)
     assert proc.returncode == 2, (args, proc.stderr)
-    assert said in proc.stderr and proc.stdout == ''
+    assert said in proc.stderr and proc.stdout == '', proc.stderr
+    assert 'bad arguments' not in proc.stderr
+
+
+#  Each tool's number options, with what makes a run tiny should one be
+#  taken: a value that is not a whole number in range was read by atoi,
+#  "10x" as 10 and "1.5" as 1, and the run started
+NUMBER_OPTIONS = [
+    ('arbiter-bench', ['--tasks', '--rate', '--queued-big', '--probe'],
+     ['--workloads', 'F1', '--probe', '5']),
+    ('arbiter-peers', ['--tasks', '--prefetch'], ['--systems', 'beanstalkd', '--workloads', 'W1']),
+    ('arbiter-kestrel-bench', ['--items', '--idle'], ['--workloads', 'B1', '--connections', '1']),
+    ('arbiter-amqp-bench', ['--items', '--rate'], ['--only', 'gateway', '--workloads', 'A1']),
+]
+NOT_WHOLE = ['10x', '', '-5', '1.5', ' 7', '0x10']
+
+
+@pytest.mark.parametrize('tool,options,tiny', NUMBER_OPTIONS, ids=[n[0] for n in NUMBER_OPTIONS])
+def test_a_number_option_takes_a_whole_number_in_range(tool, options, tiny):
+    for option in options:
+        for value in NOT_WHOLE + ['3000000000', '99999999999999999999']:
+            proc = subprocess.run([binary('tools', tool)] + tiny + [option, value],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  timeout=30)
+            assert proc.returncode == 2 and proc.stdout == '', (option, value, proc.stderr)
+            # the option, its value and why, on the first line
+            said = proc.stderr.splitlines()[0]
+            assert said.startswith('%s: %s: ' % (tool, option)) and value in said, said
+            if value in NOT_WHOLE:
+                assert "expected a whole number, not '%s'" % value in said, said
+            elif value == '3000000000':
+                assert 'is out of range (' in said, said
 
 
 PEERS = [('beanstalkd-fsync', '/usr/bin/beanstalkd'), ('beanstalkd', '/usr/bin/beanstalkd'),

@@ -1,7 +1,8 @@
 /*  test_benchkit.c — the benchmarks' payload stamp (tools/arb_benchkit.h):
     the time written at a payload's head is the time read back, in 16
     lowercase hex digits; the letters after it run 'a' + i % 26 whatever
-    the size; a head that is not 16 hex digits carries no time.
+    the size; a head that is not 16 hex digits carries no time. A number
+    option's value is a whole number in range, or refused and not stored.
 */
 
 #include "arb_benchkit.h"
@@ -57,6 +58,26 @@ test_no_time_without_sixteen_hex_digits (void **state)
     assert_int_equal (arb_benchkit_stamp_of ("7fffffffffffffff", 16), INT64_MAX);
 }
 
+static void
+test_a_number_option_is_whole_and_in_range (void **state)
+{
+    (void) state;
+    int value = 7;
+    assert_int_equal (arb_benchkit_whole ("test", "tasks", "42", 1, 100, &value), 0);
+    assert_int_equal (value, 42);
+    assert_int_equal (arb_benchkit_whole ("test", "idle", "0", 0, 100, &value), 0);
+    assert_int_equal (value, 0);
+    const char *bad[] = {"10x", "", "-5", "1.5", " 7", "0x10", "101", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        value = 7;
+        assert_int_equal (arb_benchkit_whole ("test", "tasks", bad[i], 1, 100, &value), -1);
+        assert_int_equal (value, 7);  //  untouched
+    }
+    assert_int_equal (arb_benchkit_seconds ("test", "retention", "0.25", 1000), 0);
+    assert_int_equal (arb_benchkit_seconds ("test", "retention", "-1", 1000), -1);
+    assert_int_equal (arb_benchkit_seconds ("test", "retention", "2", 1000), -1);
+}
+
 int
 main (void)
 {
@@ -64,6 +85,7 @@ main (void)
         cmocka_unit_test (test_a_stamp_reads_back),
         cmocka_unit_test (test_letters_follow_at_any_size),
         cmocka_unit_test (test_no_time_without_sixteen_hex_digits),
+        cmocka_unit_test (test_a_number_option_is_whole_and_in_range),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
