@@ -213,12 +213,19 @@ def test_peer_not_installed_is_said_once_and_not_started(tmp_path):
 
 def test_run_refuses_what_it_cannot_run(tmp_path):
     run = [sys.executable, os.path.join(ROOT, 'tools', 'arbiter-bench-run')]
-    for args, status, said in [(['--rounds', '0'], 2, '--rounds must be at least 1'),
-                               (['--tasks', '0'], 2, '--tasks must be at least 1'),
-                               (['--table', str(tmp_path / 'none.jsonl')], 1, 'cannot read'),
-                               (['--table', os.devnull], 1, 'holds no line of a run'),
-                               (['--build', str(tmp_path), '--skip-peers'], 1,
-                                'no %s/tools/arbiter-bench' % tmp_path)]:
+    # a number that is not whole, or out of range, named with its option
+    refused = [([option, value], 2, "argument %s: expected a whole number, not '%s'"
+                % (option, value))
+               for option in ['--rounds', '--tasks', '--queued', '--probe', '--big']
+               for value in ['10x', '', '-5', '1.5']]
+    refused += [(['--rounds', '0'], 2, 'argument --rounds: 0 is out of range'),
+                (['--tasks', '3000000000'], 2,
+                 'argument --tasks: 3000000000 is out of range (1 to 2147483647)'),
+                (['--table', str(tmp_path / 'none.jsonl')], 1, 'cannot read'),
+                (['--table', os.devnull], 1, 'holds no line of a run'),
+                (['--build', str(tmp_path), '--skip-peers'], 1,
+                 'no %s/tools/arbiter-bench' % tmp_path)]
+    for args, status, said in refused:
         proc = subprocess.run(run + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, timeout=30, cwd=tmp_path)
         assert proc.returncode == status and said in proc.stderr, (args, proc.stderr)
@@ -246,6 +253,29 @@ def test_run_shows_a_failed_step_and_exits_1(tmp_path):
     assert '#   arbiter-bench: the broker did not start' in proc.stderr
     assert 'a log line' not in proc.stderr and 'step(s) failed' in proc.stderr
     assert '| W1: submit one at a time' in proc.stdout
+
+
+def test_run_big_takes_a_size(tmp_path):
+    """--big ran M3 with its 10,000,000 tasks, whatever the run's sizes:
+    --big N queues N (arbiter-bench's --queued-big), so that a quick run
+    takes it too."""
+    for sub in ['tools', 'broker']:
+        (tmp_path / sub).mkdir()
+    (tmp_path / 'broker' / 'arbiterd').write_text('#!/bin/sh\n')
+    # an arbiter-bench that writes down how it was run
+    (tmp_path / 'tools' / 'arbiter-bench').write_text(
+        '#!/bin/sh\necho "$*" >> "$(dirname "$0")/runs"\n')
+    for sub in ['tools/arbiter-bench', 'broker/arbiterd']:
+        os.chmod(tmp_path / sub, 0o755)
+    for big, queued in [(['--big', '5000'], '5000'), (['--big'], '10000000')]:
+        (tmp_path / 'tools' / 'runs').write_text('')
+        subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'arbiter-bench-run'),
+                        '--rounds', '1', '--skip-peers', '--build', str(tmp_path), '--out',
+                        str(tmp_path / 'run.jsonl')] + big, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)
+        runs = (tmp_path / 'tools' / 'runs').read_text().splitlines()
+        assert [r for r in runs if '--workloads M3' in r] == [
+            '--arbiterd %s/broker/arbiterd --workloads M3 --queued-big %s' % (tmp_path, queued)]
 
 
 def test_run_prints_the_tables(tmp_path):
