@@ -423,9 +423,11 @@ s_report (const s_bench_t *bench,
 {
     if (zsys_interrupted)
         return;  //  a workload cut short: no figure
-    printf ("{\"workload\": \"%s\", \"target\": \"%s\", \"what\": \"%s\", \"cork\": %s, "
-            "\"msgs_per_s\": %.0f",
-            workload, t->name, what, bench->cork ? "true" : "false", rate);
+    //  the head arbiter-bench's lines have (the system measured, when, the
+    //  load average), then this tool's figures
+    arb_benchkit_json_head (stdout, t->name, workload, what);
+    printf (", \"target\": \"%s\", \"cork\": %s, \"msgs_per_s\": %.0f", t->name,
+            bench->cork ? "true" : "false", rate);
     if (p99 > 0)
         printf (", \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f", p50, p99, max);
     printf (", \"failed\": %d}\n", failed);

@@ -4,6 +4,7 @@ speed: figures belong in BENCHMARKS.md, never in a test."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -416,6 +417,22 @@ def test_a_stopped_amqp_bench_stops_its_servers(tmp_path):
     assert proc.returncode == 1, err
     assert 'interrupted' in err and out == ''
     assert journals and not any(os.path.exists(j) for j in journals)
+
+
+def test_amqp_bench_lines_have_the_head_of_arbiter_benchs():
+    """arbiter-amqp-bench's lines had no system, time or load average, which
+    arbiter-bench's and arbiter-peers' have: the same head now, the target
+    as the system."""
+    proc, recs = run_json([binary('tools', 'arbiter-amqp-bench'), '--only', 'gateway',
+                           '--workloads', 'A1', '--items', '100', '--producers', '1',
+                           '--arbiterd', binary('broker', 'arbiterd'),
+                           '--gateway', binary('gateway', 'arbiter-gateway')], timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    rec = recs['A1']
+    assert list(rec)[:5] == ['system', 'workload', 'what', 'at', 'load'], rec
+    assert rec['system'] == rec['target'] == 'gateway' and rec['load'] >= 0
+    assert re.fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ', rec['at']), rec
+    assert rec['msgs_per_s'] > 0 and rec['failed'] == 0
 
 
 def _children(pid):
