@@ -136,19 +136,27 @@ s_refuse (char *why, size_t size, const char *fmt, const char *text)
 }
 
 //  A decimal number with an optional fraction of up to 3 digits, times
-//  unit (1000 for seconds into ms). -1 if malformed or too large.
+//  unit (1000 for seconds into ms). -1 if malformed, 1 if well formed but
+//  too large for 64 bits (a message then says out of range, as for a
+//  number past an option's maximum).
 static int
 s_decimal (const char *text, uint64_t unit, uint64_t *out)
 {
     const char *p = text;
     uint64_t whole = 0, frac = 0, scale = 1;
     bool above_zero = false;  //  a digit other than 0 anywhere
+    bool too_big = false;
+    //  the largest whole part whose product with unit, plus a fraction
+    //  below unit, fits in 64 bits
+    uint64_t limit = unit > 1 ? UINT64_MAX / unit - 1 : UINT64_MAX;
     if (*p < '0' || *p > '9')
         return -1;
     for (; *p >= '0' && *p <= '9'; p++) {
-        if (whole > UINT64_MAX / 10 / (unit ? unit : 1))
-            return -1;
-        whole = whole * 10 + (uint64_t) (*p - '0');
+        uint64_t digit = (uint64_t) (*p - '0');
+        if (too_big || whole > (limit - digit) / 10)
+            too_big = true;
+        else
+            whole = whole * 10 + digit;
         above_zero |= *p != '0';
     }
     if (*p == '.' && unit > 1) {
@@ -165,6 +173,8 @@ s_decimal (const char *text, uint64_t unit, uint64_t *out)
     }
     if (*p)
         return -1;
+    if (too_big)
+        return 1;
     *out = whole * unit + frac * (unit / scale);
     //  what is finer than the unit is cut, but a value above 0 never
     //  becomes 0 (a timeout of 0 is none): 0.0004 s is 1 ms
@@ -173,6 +183,8 @@ s_decimal (const char *text, uint64_t unit, uint64_t *out)
     return 0;
 }
 
+//  A size: a number with an optional K, M or G. -1 if malformed, 1 if too
+//  large for 64 bits.
 static int
 s_bytes (const char *text, uint64_t *out)
 {
@@ -192,10 +204,12 @@ s_bytes (const char *text, uint64_t *out)
     if (unit > 1)
         number[len - 1] = 0;
     uint64_t value;
-    if (s_decimal (number, 1, &value) || value > UINT64_MAX / unit)
-        return -1;
-    *out = value * unit;
-    return 0;
+    int rc = s_decimal (number, 1, &value);
+    if (rc == 0 && value > UINT64_MAX / unit)
+        rc = 1;
+    if (rc == 0)
+        *out = value * unit;
+    return rc;
 }
 
 static int
@@ -259,6 +273,7 @@ arb_options_value (
     const arb_option_t *option, const char *value_text, void *value, char *why, size_t size)
 {
     uint64_t number = 0;
+    int too_big = 0;  //  well formed, past 64 bits: out of range
     char quoted[72];
     //  what the messages quote; the value itself is parsed from value_text
     const char *text = s_quote (value_text, quoted, sizeof (quoted));
@@ -295,20 +310,20 @@ arb_options_value (
                 return s_refuse (why, size, "expected true or false, not '%.64s'", text);
             return 0;
         case ARB_OPT_UINT:
-            if (s_decimal (value_text, 1, &number))
+            if ((too_big = s_decimal (value_text, 1, &number)) < 0)
                 return s_refuse (why, size, "expected a whole number, not '%.64s'", text);
             break;
         case ARB_OPT_SECONDS:
-            if (s_decimal (value_text, 1000, &number))
+            if ((too_big = s_decimal (value_text, 1000, &number)) < 0)
                 return s_refuse (why, size, "expected seconds, like 30 or 0.25, not '%.64s'", text);
             break;
         case ARB_OPT_BYTES:
-            if (s_bytes (value_text, &number))
+            if ((too_big = s_bytes (value_text, &number)) < 0)
                 return s_refuse (why, size, "expected a size, like 512, 64K or 16M, not '%.64s'",
                                  text);
             break;
     }
-    if (number < option->min || number > option->max) {
+    if (too_big || number < option->min || number > option->max) {
         if (option->type == ARB_OPT_SECONDS)
             snprintf (why, size, "%.64s is out of range (%g to %g seconds)", text,
                       (double) option->min / 1000.0, (double) option->max / 1000.0);

@@ -303,10 +303,23 @@ test_values (void **state)
     assert_int_equal (arb_options_value (&seconds, "1.", &ms, why, sizeof (why)), -1);
     assert_int_equal (arb_options_value (&seconds, "99999999999999999999", &ms, why, sizeof (why)),
                       -1);
+    //  well formed but past 64 bits: out of range, as past the maximum
+    assert_string_equal (why, "99999999999999999999 is out of range (0 to 9.22337e+15 seconds)");
+    arb_option_t count = {"n", 0, ARB_OPT_UINT, NULL, 1, 100, "N", ""};
+    assert_int_equal (arb_options_value (&count, "18446744073709551616", &ms, why, sizeof (why)),
+                      -1);
+    assert_string_equal (why, "18446744073709551616 is out of range (1 to 100)");
+    assert_int_equal (arb_options_value (&count, "1x", &ms, why, sizeof (why)), -1);
+    assert_string_equal (why, "expected a whole number, not '1x'");
     arb_option_t bytes = {"b", 0, ARB_OPT_BYTES, NULL, 0, UINT64_MAX, "B", ""};
     assert_int_equal (arb_options_value (&bytes, "64k", &ms, why, sizeof (why)), 0);
     assert_int_equal (ms, 65536);
     assert_int_equal (arb_options_value (&bytes, "K", &ms, why, sizeof (why)), -1);
+    assert_int_equal (arb_options_value (&bytes, "18446744073709551615", &ms, why, sizeof (why)),
+                      0);
+    assert_true (ms == UINT64_MAX);
+    assert_int_equal (arb_options_value (&bytes, "99999999999G", &ms, why, sizeof (why)), -1);
+    assert_string_equal (why, "99999999999G is out of range (0 to 18446744073709551615)");
 }
 
 //  A program's own rule: names that start with '-' are refused.
