@@ -155,10 +155,13 @@ static void
 s_report (
     const char *workload, const char *what, s_bench_t *self, int done, double seconds, bool ok)
 {
-    printf ("{\"workload\": \"%s\", \"what\": \"%s\", \"items\": %d, \"payload_bytes\": %d, "
+    //  the head arbiter-bench's lines have: the B workloads measure the
+    //  broker alone, the K ones the gateway in front of it
+    arb_benchkit_json_head (stdout, workload[0] == 'B' ? "arbiter" : "gateway", workload, what);
+    printf (", \"items\": %d, \"payload_bytes\": %d, "
             "\"connections\": %d, \"window\": %d, \"sync\": \"%s\", \"seconds\": %.3f, "
             "\"items_per_s\": %.0f, \"ok\": %s}\n",
-            workload, what, done, self->payload, self->conns, self->window, self->sync, seconds,
+            done, self->payload, self->conns, self->window, self->sync, seconds,
             seconds > 0 ? done / seconds : 0, ok ? "true" : "false");
     fflush (stdout);
 }
@@ -471,8 +474,8 @@ s_k3 (s_bench_t *self)
             && recv (fds[i], answer, sizeof (answer), 0) > 0)
             served++;
     long after = arb_benchproc_kb (self->gw, "VmRSS:");
-    printf ("{\"workload\": \"K3\", \"what\": \"gateway RSS with idle connections\", "
-            "\"connections\": %d, \"served\": %d, \"rss_before_kb\": %ld, \"rss_kb\": %ld, "
+    arb_benchkit_json_head (stdout, "gateway", "K3", "gateway RSS with idle connections");
+    printf (", \"connections\": %d, \"served\": %d, \"rss_before_kb\": %ld, \"rss_kb\": %ld, "
             "\"peak_rss_kb\": %ld}\n",
             open, served, before, after, arb_benchproc_kb (self->gw, "VmHWM:"));
     fflush (stdout);

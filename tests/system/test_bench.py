@@ -419,6 +419,23 @@ def test_a_stopped_amqp_bench_stops_its_servers(tmp_path):
     assert journals and not any(os.path.exists(j) for j in journals)
 
 
+def test_kestrel_bench_runs_every_workload_with_the_head_of_arbiter_benchs():
+    """arbiter-kestrel-bench at a tiny size: every workload ends well, each
+    line with arbiter-bench's head (the broker alone is `arbiter`, the
+    Kestrel workloads `gateway`)."""
+    proc, recs = run_json([binary('tools', 'arbiter-kestrel-bench'), '--items', '200',
+                           '--connections', '4', '--idle', '5',
+                           '--arbiterd', binary('broker', 'arbiterd'),
+                           '--gateway', binary('gateway', 'arbiter-gateway')], timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(recs) == ['B1', 'B2', 'B3', 'K1', 'K2', 'K3'], sorted(recs)
+    for name, rec in recs.items():
+        assert list(rec)[:5] == ['system', 'workload', 'what', 'at', 'load'], rec
+        assert rec['system'] == ('arbiter' if name[0] == 'B' else 'gateway'), rec
+        assert rec.get('ok', True) is True and rec.get('items', 200) == 200, rec
+    assert recs['K3']['served'] == 5, recs['K3']
+
+
 def test_amqp_bench_lines_have_the_head_of_arbiter_benchs():
     """arbiter-amqp-bench's lines had no system, time or load average, which
     arbiter-bench's and arbiter-peers' have: the same head now, the target
