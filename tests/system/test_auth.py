@@ -9,6 +9,7 @@ cannot connect says why; without --curve only loopback is bound unless
 import asyncio
 import json
 import os
+import pathlib
 import re
 import socket
 import stat
@@ -18,6 +19,7 @@ import threading
 import time
 
 import pytest
+import requests
 import zmq.auth
 
 import arbiter_proto
@@ -556,13 +558,30 @@ def test_wait_and_events_end_with_the_reason_when_the_certificate_goes(curve_bro
 
 def test_the_gateway_connects_with_a_certificate(curve_broker, certs, processes, tmp_path):
     certs.make('gw', 'admin')
-    gw = Gateway(tmp_path, curve_broker, ['--cert', certs.secret('gw'), '--broker-key',
-                                          certs.broker_cert], wait=False)
+    # its own copy, given by $ARBITER_CERT (the certificate's other source)
+    own = tmp_path / 'gw.cert_secret'
+    own.write_bytes(pathlib.Path(certs.secret('gw')).read_bytes())
+    os.environ['ARBITER_CERT'] = str(own)
+    try:
+        gw = Gateway(tmp_path, curve_broker, ['--broker-key', certs.broker_cert], wait=False)
+    finally:
+        del os.environ['ARBITER_CERT']
     processes.append(gw)
     wait_until(gw.ready, timeout=20, what='gateway up')
     with socket.create_connection(('127.0.0.1', gw.kestrel_port), timeout=10) as k:
         k.sendall(b'set jobs 0 0 5\r\nhello\r\n')
         assert k.recv(100) == b'STORED\r\n'
+    # the certificate was read once, at the start: its file removed, and
+    # the broker restarted so that the gateway connects again, it serves on
+    own.unlink()
+    curve_broker.kill9()
+    again = curve_broker.restart()
+    processes.append(again)
+    wait_until(lambda: gw.output().count('gateway: broker session up') == 2, timeout=20,
+               what='the session up again')
+    reply = requests.get(gw.url + '/api/v1/queues/jobs', timeout=10)
+    assert reply.status_code == 200, (reply.status_code, reply.text)
+    assert gw.alive(), gw.output()
     # without one it never gets up, and says why
     bare = Gateway(tmp_path, curve_broker, ['--kestrel', 'off', '--http', 'off'])
     processes.append(bare)
