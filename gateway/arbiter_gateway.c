@@ -515,9 +515,9 @@ s_check (void *arg, const arb_option_t *option, const char *text, char *why, siz
     //  the one check of every program's endpoints (arb_endpoint.h)
     if (streq (option->name, "broker"))
         return arb_endpoint_check (text, false, why, size);
-    //  a certificate file this user cannot read, here with the file's line,
-    //  as the worker's (arb_curve_resolve reads its content, once the
-    //  broker key is known too, and could name only --cert)
+    //  a certificate file this user cannot read, refused as the file is
+    //  read, as the worker's (arb_curve_resolve_options reads its content
+    //  once the broker key is known too)
     if ((streq (option->name, "cert")
          || (streq (option->name, "broker-key") && !arb_curve_is_key (text)))
         && *text && access (text, R_OK) != 0) {
@@ -727,7 +727,8 @@ main (int argc, char **argv)
     //  --check-config refuses what a start would before it listens or
     //  connects: the certificate, as the worker's, then the servers' settings
     if ((rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK)
-        && !(curve = arb_curve_resolve (settings.cert, settings.broker_key, why, sizeof (why)))
+        && !(curve = arb_curve_resolve_options (options, settings.cert, settings.broker_key, why,
+                                                sizeof (why)))
         && *why) {
         fprintf (stderr, "arbiter-gateway: %s\n", why);
         status = 2;

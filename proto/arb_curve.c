@@ -129,11 +129,17 @@ arb_curve_new (const char *cert_path, const char *broker_key, char *why, size_t 
 }
 
 arb_curve_t *
-arb_curve_resolve (const char *cert_path, const char *broker_key, char *why, size_t size)
+arb_curve_resolve (const char *cert_path,
+                   const char *cert_where,
+                   const char *broker_key,
+                   const char *key_where,
+                   char *why,
+                   size_t size)
 {
     assert (why && size);
     why[0] = '\0';
-    const char *cert_what = "--cert", *key_what = "--broker-key";
+    const char *cert_what = cert_where ? cert_where : "--cert";
+    const char *key_what = key_where ? key_where : "--broker-key";
     if (!cert_path || !*cert_path) {
         cert_path = getenv (ARB_CURVE_ENV_CERT);
         cert_what = "$" ARB_CURVE_ENV_CERT;

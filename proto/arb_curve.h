@@ -25,6 +25,8 @@
 #include <czmq.h>
 #include <stdbool.h>
 
+#include "arb_options.h"
+
 //  The roles a certificate may carry, as bits so that a verb can name
 //  the roles it takes (broker/arb_verbs.c). admin may do everything.
 typedef enum {
@@ -59,11 +61,25 @@ arb_curve_t *arb_curve_new (const char *cert_path, const char *broker_key, char 
 
 //  The setup a program was told of: cert_path, else $ARBITER_CERT, and
 //  broker_key, else $ARBITER_BROKER_KEY (NULL or empty: not given).
-//  Neither given: NULL with why empty (no CURVE: the broker must run
-//  without --curve). Only one of them given, or they cannot be loaded:
-//  NULL with the reason in why, which names the option or variable.
-arb_curve_t *
-arb_curve_resolve (const char *cert_path, const char *broker_key, char *why, size_t size);
+//  cert_where and key_where say where the two given came from, as
+//  messages name them (arb_options_origin: "--cert", "FILE:LINE: cert",
+//  or "$ARBITER_CERT" for a value the variable gave; NULL: "--cert" and
+//  "--broker-key"). Neither given: NULL with why empty (no CURVE: the
+//  broker must run without --curve). Only one of them given, or they
+//  cannot be loaded: NULL with the reason in why, which names where.
+arb_curve_t *arb_curve_resolve (const char *cert_path,
+                                const char *cert_where,
+                                const char *broker_key,
+                                const char *key_where,
+                                char *why,
+                                size_t size);
+
+//  arb_curve_resolve for a program whose settings (arb_options.h) have
+//  `cert` and `broker-key`, their defaults $ARBITER_CERT's and
+//  $ARBITER_BROKER_KEY's values: each is named where it was given
+//  (arb_options_origin), else as the variable.
+arb_curve_t *arb_curve_resolve_options (
+    arb_options_t *options, const char *cert_path, const char *broker_key, char *why, size_t size);
 
 //  A copy (the caller owns it).
 arb_curve_t *arb_curve_dup (const arb_curve_t *self);

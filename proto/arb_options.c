@@ -27,6 +27,7 @@ struct _arb_options_t {
     void *show_arg;                  //  borrowed: show_fn's argument
     bool *replaced;  //  owned, one per option: a LIST the command line has started anew
     int *set_at;     //  owned, one per option: the config file's line that set it, or 0
+    bool *on_argv;   //  owned, one per option: the command line set it (after the file)
     const char *usage;
     const char *about;
     bool checking;  //  --check-config is on the command line
@@ -67,6 +68,7 @@ arb_options_new (const char *program,
     zlist_autofree (self->strings);
     self->replaced = (bool *) zmalloc ((n ? n : 1) * sizeof (bool));
     self->set_at = (int *) zmalloc ((n ? n : 1) * sizeof (int));
+    self->on_argv = (bool *) zmalloc ((n ? n : 1) * sizeof (bool));
     return self;
 }
 
@@ -86,6 +88,7 @@ arb_options_destroy (arb_options_t **self_p)
     zlist_destroy (&self->strings);
     free (self->replaced);
     free (self->set_at);
+    free (self->on_argv);
     free (self->config_path);
     free (self);
     *self_p = NULL;
@@ -362,6 +365,8 @@ s_apply (arb_options_t *self, const arb_option_t *option, const char *text, bool
     if (self->check_fn
         && self->check_fn (self->check_arg, option, text, self->why, sizeof (self->why)))
         return -1;
+    if (from_argv)
+        self->on_argv[option - self->table] = true;
     switch (option->type) {
         case ARB_OPT_STR:
             zlist_append (self->strings, (void *) text);  //  autofree: the list keeps a copy
@@ -900,4 +905,20 @@ arb_options_where (arb_options_t *self, char *buf, size_t size)
         snprintf (buf, size, "%s:%d: %s", self->path, self->lineno, self->key);
     else
         snprintf (buf, size, "--%s", self->key);
+}
+
+const char *
+arb_options_origin (
+    arb_options_t *self, const char *name, const char *otherwise, char *buf, size_t size)
+{
+    const arb_option_t *option = s_find (self, name);
+    assert (option);
+    size_t index = (size_t) (option - self->table);
+    if (self->on_argv[index])
+        snprintf (buf, size, "--%s", name);
+    else if (self->set_at[index] && self->config_path)
+        snprintf (buf, size, "%s:%d: %s", self->config_path, self->set_at[index], name);
+    else
+        snprintf (buf, size, "%s", otherwise);
+    return buf;
 }

@@ -148,6 +148,14 @@ bool arb_options_is_checking (arb_options_t *self);
 //  on the command line), into buf.
 void arb_options_where (arb_options_t *self, char *buf, size_t size);
 
+//  After arb_options_parse: where the setting name (one of the table's)
+//  was given, as arb_options_where names it ("FILE:LINE: name", or
+//  "--name" when the command line gave it, over the file), into buf;
+//  otherwise if it holds its default (where the default came from: an
+//  environment variable's "$NAME"). Returns buf.
+const char *arb_options_origin (
+    arb_options_t *self, const char *name, const char *otherwise, char *buf, size_t size);
+
 //  For a section callback: where the header of the section it is given
 //  a key of stands ("FILE:LINE"), into buf; for a check that a section
 //  lacks a key, said once the file is read.

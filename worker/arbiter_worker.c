@@ -85,9 +85,9 @@ s_check (void *arg, const arb_option_t *option, const char *text, char *why, siz
     //  the one check of every program's endpoints (arb_endpoint.h)
     else if (streq (option->name, "broker"))
         return arb_endpoint_check (text, false, why, size);
-    //  a certificate file this user cannot read, here rather than as the
-    //  certificate's own error without the file's line (its content is
-    //  read with the broker key, once both are known)
+    //  a certificate file this user cannot read, refused as the file is
+    //  read (its content is read with the broker key, once both are known:
+    //  arb_curve_resolve_options)
     else if ((streq (option->name, "cert")
               || (streq (option->name, "broker-key") && !arb_curve_is_key (text)))
              && *text && access (text, R_OK) != 0)
@@ -196,7 +196,8 @@ main (int argc, char **argv)
     char why[512] = "";
     arb_curve_t *curve = NULL;  //  CURVE towards the broker; NULL: none
     if (!status && (rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK)
-        && !(curve = arb_curve_resolve (settings.cert, settings.broker_key, why, sizeof (why)))
+        && !(curve = arb_curve_resolve_options (options, settings.cert, settings.broker_key, why,
+                                                sizeof (why)))
         && *why) {
         fprintf (stderr, "arbiter-worker: %s\n", why);
         status = 2;

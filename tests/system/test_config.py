@@ -341,6 +341,35 @@ def test_the_worker_checks_its_certificate(tmp_path):
     assert settings(out.stdout)['broker-key'] == [key]
 
 
+def test_a_certificate_message_names_where_it_was_given(tmp_path):
+    """A certificate or broker key that cannot be used is named as it was
+    given: --cert, the file's line or $ARBITER_CERT (the gateway and the
+    worker said --cert for all three), and likewise the broker key."""
+    folder = keys(tmp_path)
+    # one word: czmq 4.2 leaks what it read of a file its parser refuses
+    junk = write(tmp_path, 'junk\n', 'junk')
+    is_junk = "'%s' is not a certificate" % junk
+    for name in ('arbiter-worker', 'arbiter-gateway'):
+        base = [binary(FOLDER[name], name), '--exec', 'cat'][:3 if name == 'arbiter-worker' else 1]
+
+        def check(args, env, where, why):
+            out = subprocess.run(base + args + ['--check-config'], capture_output=True,
+                                 text=True, timeout=30, env=dict(os.environ, **env))
+            assert out.returncode == 2, out
+            assert out.stderr.startswith('%s: %s' % (name, where)), out.stderr
+            assert why in out.stderr, out.stderr
+
+        key = ['--broker-key', folder + '/b.cert']
+        check(['--config', os.devnull, '--cert', junk] + key, {}, '--cert: ', is_junk)
+        check(['--config', os.devnull] + key, {'ARBITER_CERT': junk}, '$ARBITER_CERT: ', is_junk)
+        conf = write(tmp_path, '# the certificate\ncert = %s\n' % junk, 'cert.conf')
+        check(['--config', conf] + key, {}, '%s:2: cert: ' % conf, is_junk)
+        check(['--config', os.devnull], {'ARBITER_CERT': folder + '/w.cert_secret'},
+              "$ARBITER_CERT is given but not the broker's key", '')
+        check(['--config', os.devnull, '--cert', folder + '/w.cert_secret'],
+              {'ARBITER_BROKER_KEY': junk}, "$ARBITER_BROKER_KEY: '%s' is neither" % junk, '')
+
+
 def test_curve_from_the_files(tmp_path, processes):
     """A broker with curve in its file admits the worker whose file names
     its certificate, and refuses the client that has none."""

@@ -21,6 +21,8 @@ typedef struct {
     uint64_t size;
     bool verbose;
     char section_seen[128];
+    char addr_from[128];   //  arb_options_origin's, "unset" for the default
+    char count_from[128];  //  the same for count
 } s_settings_t;
 
 static int
@@ -85,6 +87,10 @@ s_parse (s_settings_t *settings, const char *config_text, int argc, char **argv)
         snprintf (addr, sizeof (addr), "%s", settings->addr);
         settings->addr = addr;
     }
+    arb_options_origin (options, "addr", "unset", settings->addr_from,
+                        sizeof (settings->addr_from));
+    arb_options_origin (options, "count", "unset", settings->count_from,
+                        sizeof (settings->count_from));
     arb_options_destroy (&options);
     return rc;
 }
@@ -111,6 +117,11 @@ test_file_then_flags (void **state)
     assert_int_equal (settings.size, 16u << 20);
     assert_true (settings.verbose);
     assert_string_equal (settings.section_seen, "images:4");
+    //  where each came from, for messages: the file's line, the flag over it
+    char where[128];
+    snprintf (where, sizeof (where), "%s:2: addr", s_file (""));
+    assert_string_equal (settings.addr_from, where);
+    assert_string_equal (settings.count_from, "--count");
 
     //  a flag the file sets is turned off by --no-NAME
     s_settings_t off = {.addr = "default", .count = 5};
@@ -132,6 +143,7 @@ test_defaults_stay (void **state)
     assert_int_equal (settings.count, 5);
     assert_int_equal (settings.timeout_ms, 250);
     assert_false (settings.verbose);
+    assert_string_equal (settings.addr_from, "unset");
 }
 
 static void
