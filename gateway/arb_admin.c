@@ -61,17 +61,23 @@ s_queue_name (arb_http_req_t *req)
     return queue;
 }
 
-//  A query number (absent: *value unchanged). 0, or -1 after answering 400.
+//  A query's id (what: "task", "flow"; absent: *value unchanged), spelt
+//  as a path's (arb_route_id: "01" is no id), or "0" where bound says it
+//  means no bound (after=0, before=0). 0, or -1 after answering 400 as the
+//  path's 404 (s_path_id), the key first.
 static int
-s_query_number (arb_http_req_t *req, const char *key, uint64_t max, uint64_t *value)
+s_query_id (arb_http_req_t *req, const char *key, const char *what, bool bound, uint64_t *value)
 {
     const char *text = arb_http_req_query (req, key);
     if (!text)
         return 0;
-    if (arb_route_number (text, max, value) == 0)
+    if (bound && streq (text, "0")) {
+        *value = 0;
         return 0;
-    arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
-                          "%s: expected a number up to %" PRIu64 ", not '%.32s'", key, max, text);
+    }
+    if (arb_route_id (text, value) == 0)
+        return 0;
+    arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST, "%s: '%.32s' is not a %s id", key, text, what);
     return -1;
 }
 
@@ -154,15 +160,10 @@ s_list (arb_http_req_t *req, void *arg)
     }
     const char *queue = NULL;
     uint64_t flow = 0, after = 0, before = 0, limit = ARB_ADMIN_PAGE;
-    if (s_query_queue (req, &queue) || s_query_number (req, "flow", INT64_MAX, &flow)
-        || s_query_number (req, "after", INT64_MAX, &after)
-        || s_query_number (req, "before", INT64_MAX, &before) || s_query_limit (req, &limit))
+    if (s_query_queue (req, &queue) || s_query_id (req, "flow", "flow", false, &flow)
+        || s_query_id (req, "after", "task", true, &after)
+        || s_query_id (req, "before", "task", true, &before) || s_query_limit (req, &limit))
         return;
-    if (arb_http_req_query (req, "flow") && flow == 0) {
-        arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
-                              "flow: 0 is not a flow id (ids start at 1)");
-        return;
-    }
     if (arb_http_req_query (req, "before") && before == 0) {
         //  no id is smaller than 0, as every id is greater than after=0
         //  (to LIST, before 0 is no bound at all)

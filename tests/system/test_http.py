@@ -326,6 +326,16 @@ def test_ids_have_one_spelling(broker, gateway_factory, tmp_path):
     error_of(requests.delete(api + '/tasks/' + padded, timeout=10), 404)
     error_of(requests.post(api + '/tasks/%s/retry' % padded, timeout=10), 404)
     assert requests.get(api + '/tasks/' + plain, timeout=10).json()['state'] == 'ready'
+    # and so in a listing's query (400, a bad argument): after=01 was task 1
+    for query, why in (('after=0' + plain, "after: '0%s' is not a task id" % plain),
+                       ('before=' + padded, "before: '%s' is not a task id" % padded),
+                       ('flow=01', "flow: '01' is not a flow id"),
+                       ('flow=0', "flow: '0' is not a flow id"),
+                       ('after=-1', "after: '-1' is not a task id")):
+        assert error_of(requests.get(api + '/tasks?' + query, timeout=10), 400) == why, query
+    # 0 is no task, but after=0 and before=0 are the bounds of every id
+    assert [t['id'] for t in requests.get(api + '/tasks?after=0', timeout=10).json()['tasks']] \
+        == [task['id']]
 
 
 def test_limit_out_of_range_gets_one_message(broker, gateway_factory):
@@ -342,7 +352,7 @@ def test_limit_out_of_range_gets_one_message(broker, gateway_factory):
     tasks = gateway.url + '/api/v1/tasks?'
     for query, why in (('limit', "'limit' has no value"), ('state=dead&state=ready',
                        "'state' is repeated"), ('limit=5&queue=a&limit=5', "'limit' is repeated"),
-                       ('flow=0', 'flow: 0 is not a flow id')):
+                       ('flow=0', "flow: '0' is not a flow id")):
         assert why in error_of(requests.get(tasks + query, timeout=10), 400), query
     # before=0: no id is smaller, as every id is greater than after=0
     requests.post(gateway.url + '/jobs', json={'identifier': 'b0'}, timeout=10)
