@@ -502,9 +502,8 @@ s_fail_silent (arb_client_t *self)
         //  connected, and not a word: no ZeroMQ peer holds that port
         s_fail (self, 0,
                 "broker %s did not answer within %.1f s: a connection was made, but no ZeroMQ "
-                "handshake (is it the broker's address, not the gateway's Kestrel or HTTP "
-                "port?)",
-                self->endpoint, self->timeout_ms / 1000.0);
+                "handshake: it %s",
+                self->endpoint, self->timeout_ms / 1000.0, ARB_HANDSHAKE_NOT_ARBITERD);
     else
         s_fail (self, 0, "broker %s did not answer within %.1f s%s%s", self->endpoint,
                 self->timeout_ms / 1000.0, refused ? ": " : "", refused ? refused : "");

@@ -69,12 +69,12 @@ struct _arb_dial_t {
     arb_bytes_t out;               //  messages, written once open
     arb_gather_t gather;           //  the message being read
     uint8_t id[ARB_DEALER_ID_SIZE];  //  our routing id
-    char failure[256];               //  why the last attempt failed; empty if none
+    char failure[512];               //  why the last attempt failed; empty if none
     uint64_t drops;                  //  open connections that dropped
     //  the broker's last refusal of our handshake; empty if none since the
     //  last open connection or failed connect. It outlives failures that
     //  say less (a CURVE broker may close before its greeting is read)
-    char refusal[256];
+    char refusal[512];
 };
 
 //  ---------------------------------------------------------------------
@@ -123,6 +123,16 @@ s_fail (arb_dial_t *self, const char *fmt, ...)
     va_start (args, fmt);
     vsnprintf (self->failure, sizeof (self->failure), fmt, args);
     va_end (args);
+}
+
+//  What answers at the endpoint is no ZMTP peer (detail: how it shows):
+//  said with the address, which is likely another server's.
+static void
+s_not_arbiterd (arb_dial_t *self, const char *detail)
+{
+    bool ipv6 = strchr (self->host, ':') != NULL;
+    s_fail (self, "tcp://%s%s%s:%s %s: %s", ipv6 ? "[" : "", self->host, ipv6 ? "]" : "",
+            self->port, ARB_HANDSHAKE_NOT_ARBITERD, detail);
 }
 
 //  The failure just said is the broker's refusal of our handshake.
@@ -413,7 +423,7 @@ s_take (arb_dial_t *self, const arb_limits_t *limits, arb_msg_t **msg_p, int *rc
                 s_refused (self);
             }
             else if (ok < 0)
-                s_fail (self, "the broker's greeting: %s", reason);
+                s_not_arbiterd (self, reason);
             if (ok < 0) {
                 s_drop (self);
                 return -1;
@@ -681,6 +691,10 @@ arb_dial_timeout (arb_dial_t *self)
 void
 arb_dial_reconnect (arb_dial_t *self)
 {
+    //  connected, and not a byte in the time the link gave the broker to
+    //  answer: a server that waits for a line (Kestrel, HTTP) holds it so
+    if (self->state == S_GREETING && arb_bytes_size (&self->in) == 0)
+        s_not_arbiterd (self, "it took the connection and sent no ZMTP greeting");
     s_drop (self);
     arb_bytes_reset (&self->out, S_KEEP_MAX);
     arb_dealer_routing_id (self->id);

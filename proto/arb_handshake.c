@@ -137,9 +137,9 @@ s_describe (arb_handshake_t *self, bool secured)
         //  drops a plain peer so before it says so, and so does anything
         //  that is no ZeroMQ peer at all (an AMQP or HTTP port)
         snprintf (self->text, sizeof (self->text),
-                  "what listens there closed the connection without a ZeroMQ handshake: it is "
-                  "not the broker (is it the gateway's AMQP, Kestrel or HTTP port?), or %s",
-                  ARB_HANDSHAKE_NEEDS_CURVE);
+                  "what listens there closed the connection without a ZeroMQ handshake: it "
+                  "%s, or %s",
+                  ARB_HANDSHAKE_NOT_ARBITERD, ARB_HANDSHAKE_NEEDS_CURVE);
     else if (!secured)  //  the broker said CURVE
         snprintf (self->text, sizeof (self->text), "%s", ARB_HANDSHAKE_NEEDS_CURVE);
     else if (failures & S_AUTH)

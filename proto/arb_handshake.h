@@ -33,6 +33,13 @@
     "the broker requires CURVE: give a certificate and the broker's key (--cert and " \
     "--broker-key, or ARBITER_CERT and ARBITER_BROKER_KEY)"
 
+//  What a peer says of a port that answers, but not as ZeroMQ does (the
+//  broker's address mistaken: an HTTP server, the gateway's own ports),
+//  after the address it names.
+#define ARB_HANDSHAKE_NOT_ARBITERD                                                                \
+    "does not look like an arbiterd (is it the gateway's Kestrel, HTTP or AMQP port, or another " \
+    "server?)"
+
 //  Handshakes dropped without a reason, running, that count as a refusal:
 //  one may be a broker that stopped or a connection cut; libzmq tries
 //  again 100 ms later (its reconnect interval)

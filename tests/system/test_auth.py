@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 import pytest
 import requests
@@ -254,6 +255,76 @@ def test_nothing_listening_is_said_so_and_a_silent_broker_times_out(tmp_path):
         silent.close()
     assert proc.returncode == 1
     assert 'broker %s did not answer within 0.3 s' % endpoint in proc.stderr, proc.stderr
+
+
+class NotABroker:
+    """A loopback server that answers every connection with these bytes
+    (an HTTP server's 400, or garbage) once the peer's first ones came."""
+
+    def __init__(self, answer):
+        self.listener = socket.socket()
+        self.listener.bind(('127.0.0.1', free_port()))
+        self.listener.listen(16)
+        self.endpoint = 'tcp://127.0.0.1:%d' % self.listener.getsockname()[1]
+        self.answer = answer
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn = self.listener.accept()[0]
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                try:
+                    conn.recv(64)
+                    conn.sendall(self.answer)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (a close would not)
+        self.thread.join(timeout=10)
+        self.listener.close()
+
+
+def test_a_port_that_is_not_an_arbiterd_is_named(tmp_path, processes):
+    """--broker at a port that answers, but not ZMTP (an HTTP server, the
+    gateway's own Kestrel port, garbage): the gateway, the worker and the
+    CLI name the address and say it does not look like an arbiterd. The
+    gateway and the worker said only 'not a ZMTP 3 greeting', or, for a
+    port that holds the connection silently, nothing."""
+    hint = 'does not look like an arbiterd'
+    servers = [NotABroker(b'HTTP/1.0 400 Bad Request\r\n\r\n'), NotABroker(b'\x01garbage' * 8)]
+    try:
+        # all at once: the worker says why at its first warning, 2 s in
+        peers = []
+        for server in servers:
+            gw = Gateway(tmp_path, server, ['--kestrel', 'off', '--http', 'off', '--amqp', 'off'])
+            worker = Process([binary('worker', 'arbiter-worker'), '--config', os.devnull,
+                              '--broker', server.endpoint, '--exec', 'cat'],
+                             str(tmp_path / ('worker-%d.log' % len(processes))))
+            processes.extend([gw, worker])
+            peers += [(server, gw), (server, worker)]
+        for server in servers:
+            proc = cli('--broker', server.endpoint, '--rpc-timeout', '300', 'ping')
+            assert proc.returncode == 1 and hint in proc.stderr, proc.stderr
+        for server, peer in peers:
+            said = '%s %s' % (server.endpoint, hint)
+            wait_until(lambda: said in peer.output(), timeout=15, what='the hint')
+            assert peer.stop() == 0, peer.output()
+    finally:
+        for server in servers:
+            server.close()
+    # the gateway's own Kestrel port, which waits for a line: silence
+    kestrel = free_port()
+    gw = Gateway(tmp_path, types.SimpleNamespace(endpoint='tcp://127.0.0.1:%d' % kestrel),
+                 ['--http', 'off', '--amqp', 'off', '--kestrel', '127.0.0.1:%d' % kestrel])
+    processes.append(gw)
+    wait_until(lambda: 'tcp://127.0.0.1:%d %s' % (kestrel, hint) in gw.output(), timeout=15,
+               what='the hint')
 
 
 def test_cert_options_and_variables_are_checked_before_anything_is_sent(curve_broker, certs):
