@@ -16,8 +16,9 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 import arbiter_proto
-from conftest import SANITIZED, Broker, binary, wait_until
+from conftest import SANITIZED, Broker, Gateway, binary, free_port, wait_until
 from helpers import read_to_end, start_exec_worker, status, submit_many
+from scripted import ScriptedBroker
 
 TOKEN = 'sesame-1234'
 AUTH = {'Authorization': 'Bearer ' + TOKEN}
@@ -502,6 +503,58 @@ def test_tasker_get_shows_the_posted_payload(tmp_path, processes, gateway_factor
     # the payloads are read from the journal now
     shown()
     assert repeat('echo', 'p1')['payload'] == payload
+
+
+def test_tasker_get_asks_an_older_broker_again_without_the_payload(tmp_path, processes):
+    """A broker older than STATUS' with_payload refuses it as its strict
+    decoder refuses any key it does not know (400 "unknown key
+    'with_payload'", proto/arb_proto_decode.c; PROTOCOL.md, Versioning):
+    the gateway asks again without it and shows the task, its payload
+    null. Another 400 is the answer, not asked again. A scripted broker
+    plays the old one."""
+    broker = ScriptedBroker(free_port())
+    asked = []  # the STATUS bodies, in order
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            if not broker.router.poll(50):
+                continue
+            peer, *parts = broker.router.recv_multipart()
+            kind, reqid, body, _ = arbiter_proto.decode(parts)
+            if kind == 'REGISTER':
+                broker.answer(peer, 'WELCOME', reqid, broker.WELCOME)
+            elif kind == 'STATUS':
+                asked.append(body)
+                if body['ids'] == [7]:
+                    broker.answer(peer, 'ERROR', reqid, {'code': 400, 'reason': 'no such thing'})
+                elif body.get('with_payload'):
+                    broker.answer(peer, 'ERROR', reqid,
+                                  {'code': 400, 'reason': "unknown key 'with_payload'"})
+                else:
+                    broker.answer(peer, 'STATUS_REPLY', reqid, {'tasks': [{
+                        'id': body['ids'][0], 'found': True, 'queue': 'deploy',
+                        'name': 'deploy', 'key': 'deploy@old', 'state': 3,
+                        'created_ms': 1700000000000}]})
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        gateway = Gateway(tmp_path, broker, ['--kestrel', 'off', '--amqp', 'off'])
+        processes.append(gateway)
+        wait_until(gateway.ready, timeout=20, what='gateway up')
+        reply = requests.get(gateway.url + '/deploy/5', timeout=10)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()['task']['payload'] is None and reply.json()['state'] == 'ready'
+        assert [b.get('with_payload') for b in asked] == [True, None], asked
+        del asked[:]
+        reply = requests.get(gateway.url + '/deploy/7', timeout=10)
+        assert reply.status_code == 400 and 'no such thing' in reply.text, reply.text
+        assert len(asked) == 1, asked
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        broker.close()
 
 
 def test_tasker_identifier_is_per_type(broker, gateway_factory):
