@@ -104,18 +104,20 @@ s_load (const char *cert_path,
         snprintf (self->broker_key, sizeof (self->broker_key), "%s", broker_key);
         return self;
     }
-    errno = 0;
     zcert_t *broker = zcert_load (broker_key);
     if (broker) {
         snprintf (self->broker_key, sizeof (self->broker_key), "%s", zcert_public_txt (broker));
         zcert_destroy (&broker);
         return self;
     }
+    //  the file's own error, as for the certificate: for a file there that
+    //  is not one, zcert_load's errno came from something else it tried
+    int error = access (broker_key, R_OK) == 0 ? 0 : errno;
     snprintf (why, size,
               "%s: '%.64s' is neither the broker's public key (%d Z85 characters) nor a "
               "certificate file holding it%s%s",
-              key_what, broker_key, ARB_CURVE_KEY_LEN, errno ? ": " : "",
-              errno ? strerror (errno) : "");
+              key_what, broker_key, ARB_CURVE_KEY_LEN, error ? ": " : "",
+              error ? strerror (error) : "");
     arb_curve_destroy (&self);
     return NULL;
 }

@@ -136,6 +136,16 @@ test_curve_loading (void **state)
     snprintf (secret, sizeof (secret), "%s/peer2.cert_secret", dir);
     assert_null (arb_curve_resolve (secret, NULL, "nokey", NULL, why, sizeof (why)));
     assert_non_null (strstr (why, "--broker-key: 'nokey' is neither the broker's public key"));
+    assert_non_null (strstr (why, "holding it: No such file or directory"));
+    //  a file there that is not a certificate: no errno of another file
+    file = fopen (junk, "w");
+    assert_non_null (file);
+    fputs ("garbage\n", file);
+    fclose (file);
+    assert_null (arb_curve_resolve (secret, NULL, junk, NULL, why, sizeof (why)));
+    assert_non_null (strstr (why, "is neither the broker's public key"));
+    assert_null (strstr (why, "No such file"));
+    remove (junk);
 
     zcert_destroy (&peer);
     zcert_destroy (&broker);
