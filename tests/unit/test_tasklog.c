@@ -4,7 +4,10 @@
     direct writes' block copy, and after a reopen at an end that is not a
     block's; a failed sync leaves no record; a cleared log starts again; a
     direct log grows ahead of its records on its own thread, and a growth
-    that fails there loses nothing.
+    that fails there loses nothing; a record's bytes are the format
+    documented; each synced append is synced (the calls counted, wrapped:
+    tests/SConscript); a short direct write fails its append; a record
+    waits for a growth under way.
     The journal's use of it is test_journal_log.c's. */
 
 #include "arb_tasklog.h"
@@ -18,6 +21,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/uio.h>
 #include <sys/vfs.h>
 
 typedef tmpdir_fixture_t s_fixture_t;
@@ -32,6 +36,70 @@ static int
 s_teardown (void **state)
 {
     return tmpdir_fixture_end (state);
+}
+
+//  The log's calls of the kernel, wrapped (tests/SConscript links this
+//  test with --wrap for each): the syncs counted, which a sync gone
+//  missing would not show short of a power cut; a direct write cut
+//  short, or the grower's writes held back, when a test asks.
+int __real_fdatasync (int fd);
+int __wrap_fdatasync (int fd);
+int __real_fsync (int fd);
+int __wrap_fsync (int fd);
+ssize_t __real_pwritev (int fd, const struct iovec *iov, int count, off_t at);
+ssize_t __wrap_pwritev (int fd, const struct iovec *iov, int count, off_t at);
+ssize_t __real_pwritev2 (int fd, const struct iovec *iov, int count, off_t at, int flags);
+ssize_t __wrap_pwritev2 (int fd, const struct iovec *iov, int count, off_t at, int flags);
+
+static int s_syncs;          //  fdatasync calls (the grower's too)
+static int s_fsyncs;         //  fsync calls (a new file's directory)
+static int s_dsyncs;         //  direct writes with RWF_DSYNC
+static bool s_short_direct;  //  the next direct write goes one block only
+static int s_grower_delay;   //  ms the grower's next write waits
+
+int
+__wrap_fdatasync (int fd)
+{
+    __atomic_add_fetch (&s_syncs, 1, __ATOMIC_SEQ_CST);
+    return __real_fdatasync (fd);
+}
+
+int
+__wrap_fsync (int fd)
+{
+    __atomic_add_fetch (&s_fsyncs, 1, __ATOMIC_SEQ_CST);
+    return __real_fsync (fd);
+}
+
+ssize_t
+__wrap_pwritev (int fd, const struct iovec *iov, int count, off_t at)
+{
+    int delay = s_grower_delay;
+    if (delay && gettid () != getpid ()) {  //  the grower's thread
+        s_grower_delay = 0;
+        zclock_sleep (delay);
+    }
+    return __real_pwritev (fd, iov, count, at);
+}
+
+ssize_t
+__wrap_pwritev2 (int fd, const struct iovec *iov, int count, off_t at, int flags)
+{
+    if (flags & RWF_DSYNC)
+        __atomic_add_fetch (&s_dsyncs, 1, __ATOMIC_SEQ_CST);
+    if (s_short_direct && count == 1 && iov[0].iov_len > 4096) {
+        s_short_direct = false;
+        struct iovec first = {iov[0].iov_base, 4096};
+        return __real_pwritev2 (fd, &first, 1, at, flags);
+    }
+    return __real_pwritev2 (fd, iov, count, at, flags);
+}
+
+//  A counter's value, and it set back to 0.
+static int
+s_take (int *counter)
+{
+    return __atomic_exchange_n (counter, 0, __ATOMIC_SEQ_CST);
 }
 
 //  Whether the directory's file system writes O_DIRECT past its page
@@ -266,6 +334,9 @@ s_failed_unmake (const char *path, bool synced)
     assert_true (arb_tasklog_is_doubtful (log));
     free (body);
     s_sync_errno = s_unmake_errno = 0;
+    //  the next append that works goes over it, and ends the doubt
+    s_append (log, 3, 1);
+    assert_false (arb_tasklog_is_doubtful (log));
     arb_tasklog_destroy (&log);
     assert_int_equal (s_read (path, synced, 3, NULL), 2);
 }
@@ -420,6 +491,15 @@ test_appends_after_a_file_cut_at_its_last_record (void **state)
         s_append (log, 6, i);
     uint64_t size = arb_tasklog_size (log);
     arb_tasklog_destroy (&log);
+    //  cut inside the last record's last bytes first: a torn record,
+    //  which the reader checks within the file (then its bytes put back)
+    uint8_t tail[10];
+    int fd = open (fx->path, O_RDWR);
+    assert_int_equal (pread (fd, tail, sizeof (tail), (off_t) size - 10), 10);
+    assert_int_equal (ftruncate (fd, (off_t) size - 10), 0);
+    assert_int_equal (s_read (fx->path, true, 6, NULL), 5);
+    assert_int_equal (pwrite (fd, tail, sizeof (tail), (off_t) size - 10), 10);
+    close (fd);
     assert_int_equal (truncate (fx->path, (off_t) size), 0);
     assert_int_equal (s_read (fx->path, true, 6, &log), 6);
     for (size_t i = 6; i < 20; i++)
@@ -461,6 +541,143 @@ s_read_fives (const char *path)
     return read;
 }
 
+static int
+s_count_records (void *arg, uint64_t gen, const uint8_t *body, size_t size)
+{
+    (void) gen;
+    (void) body;
+    (void) size;
+    (*(size_t *) arg)++;
+    return 0;
+}
+
+//  Opens the log at path: how many records it holds, of any gen.
+static size_t
+s_count_all (const char *path)
+{
+    size_t read = 0;
+    arb_tasklog_t *log = arb_tasklog_new (path, false);
+    assert_non_null (log);
+    assert_int_equal (arb_tasklog_read (log, s_count_records, &read), 0);
+    arb_tasklog_destroy (&log);
+    return read;
+}
+
+//  A record's header is the file's format, which the next broker reads
+//  (after an upgrade, too): magic, size, gen and the CRC-32C of gen, size
+//  and body, here as an independent CRC-32C gives it. A new file's name is
+//  synced with its directory. An empty record may end the file; a header
+//  whose magic is not the log's is no record, its checksum sound or not.
+static void
+test_a_record_has_the_format_documented (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    if (__BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__)
+        skip ();  //  the bytes below are a little-endian machine's
+    arb_tasklog_t *log;
+    s_take (&s_fsyncs);
+    s_read (fx->path, false, 1, &log);
+    assert_true (s_take (&s_fsyncs) >= 1);
+    const uint8_t body[] = "arbiter";
+    arb_tasklog_part_t part = {body, 7};
+    assert_int_equal (arb_tasklog_append (log, 0x0102030405060708u, &part, 1, true), 0);
+    assert_int_equal (arb_tasklog_append (log, 0x0102030405060708u, NULL, 0, true), 0);
+    arb_tasklog_destroy (&log);
+    const uint8_t expected[] = {
+        0x41, 0x52, 0x42, 0x4c,                    //  magic: "ARBL"
+        7,    0,    0,    0,                       //  size
+        8,    7,    6,    5,    4,   3,   2,   1,  //  gen
+        0x3b, 0x9d, 0x53, 0x5f,                    //  crc: 0x5f539d3b
+        0,    0,    0,    0,                       //  pad
+        'a',  'r',  'b',  'i',  't', 'e', 'r',     //  body
+    };
+    uint8_t got[sizeof (expected)];
+    int fd = open (fx->path, O_RDWR);
+    assert_true (fd >= 0);
+    assert_int_equal (pread (fd, got, sizeof (got), 0), (ssize_t) sizeof (got));
+    assert_memory_equal (got, expected, sizeof (expected));
+    //  the file cut at the empty record's end (no zeros grown after it)
+    assert_int_equal (ftruncate (fd, 2 * 24 + 7), 0);
+    assert_int_equal (s_count_all (fx->path), 2);
+    assert_int_equal (pwrite (fd, "X", 1, 0), 1);
+    close (fd);
+    assert_int_equal (s_count_all (fx->path), 0);
+}
+
+//  Each synced append is on the disk when it returns: written directly
+//  with RWF_DSYNC, or through the page cache and then synced; an unsynced
+//  append is synced by the next synced one, and a failed append's
+//  unmaking is synced too.
+static void
+test_a_synced_append_is_synced (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    bool direct = s_has_direct (fx->dir);
+    arb_tasklog_t *log;
+    s_read (fx->path, true, 1, &log);
+    assert_true (arb_tasklog_direct (log) == direct);
+    s_append (log, 1, 2);  //  the first grows the file, and syncs that
+    s_take (&s_syncs);
+    s_take (&s_dsyncs);
+    s_append (log, 1, 3);
+    if (direct) {
+        assert_int_equal (s_take (&s_dsyncs), 1);
+        assert_int_equal (s_take (&s_syncs), 0);
+    }
+    else
+        assert_int_equal (s_take (&s_syncs), 1);
+    uint8_t body[100] = {0};
+    arb_tasklog_part_t part = {body, sizeof (body)};
+    assert_int_equal (arb_tasklog_append (log, 1, &part, 1, false), 0);
+    assert_int_equal (s_take (&s_syncs) + s_take (&s_dsyncs), 0);
+    assert_int_equal (arb_tasklog_append (log, 1, &part, 1, true), 0);
+    assert_true (s_take (&s_syncs) >= 1);
+    arb_tasklog_set_fault (log, s_fault);
+    s_sync_errno = EIO;
+    assert_int_equal (arb_tasklog_append (log, 1, &part, 1, true), -1);
+    s_sync_errno = 0;
+    assert_false (arb_tasklog_is_doubtful (log));
+    assert_int_equal (s_take (&s_syncs), 1);
+    arb_tasklog_destroy (&log);
+    //  a log not synced at each append writes through the page cache; an
+    //  append synced all the same is synced
+    log = arb_tasklog_new (fx->path, false);
+    assert_non_null (log);
+    size_t read = 0;
+    assert_int_equal (arb_tasklog_read (log, s_count_records, &read), 0);
+    assert_int_equal (read, 4);
+    s_take (&s_syncs);
+    assert_int_equal (arb_tasklog_append (log, 1, &part, 1, true), 0);
+    assert_int_equal (s_take (&s_syncs), 1);
+    arb_tasklog_destroy (&log);
+}
+
+//  A direct write the kernel cuts short fails the append, which leaves
+//  no record, and the next one takes its place.
+static void
+test_a_short_direct_write_fails (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    if (!s_has_direct (fx->dir))
+        skip ();
+    arb_tasklog_t *log;
+    s_read (fx->path, true, 3, &log);
+    s_append (log, 3, 0);
+    uint64_t size = arb_tasklog_size (log);
+    s_short_direct = true;  //  record 5, 5,000 bytes: two blocks
+    uint8_t *body = s_body (5);
+    arb_tasklog_part_t part = {body, s_body_size (5)};
+    assert_int_equal (arb_tasklog_append (log, 3, &part, 1, true), -1);
+    free (body);
+    assert_false (s_short_direct);
+    assert_int_equal (errno, EIO);
+    assert_false (arb_tasklog_is_doubtful (log));
+    assert_int_equal (arb_tasklog_size (log), size);
+    s_append (log, 3, 1);
+    arb_tasklog_destroy (&log);
+    assert_int_equal (s_read (fx->path, true, 3, NULL), 2);
+}
+
 //  A direct log grows ahead of its records on its own thread: once they
 //  are within ARB_TASKLOG_GROW_AHEAD of the file's end, the file takes
 //  the next ARB_TASKLOG_GROW_BYTES of zeros before any record needs them;
@@ -478,6 +695,7 @@ test_a_direct_log_grows_ahead (void **state)
     appended++;
     assert_true (arb_tasklog_direct (log));
     assert_int_equal (s_file_size (fx->path), ARB_TASKLOG_GROW_BYTES);
+    s_take (&s_syncs);  //  the loop's growth: the grower's syncs from here
     //  up to the mark, then one past it: the next mebibyte is not needed
     while (arb_tasklog_size (log) <= ARB_TASKLOG_GROW_BYTES - ARB_TASKLOG_GROW_AHEAD) {
         s_append (log, 3, 5);
@@ -493,6 +711,33 @@ test_a_direct_log_grows_ahead (void **state)
         s_append (log, 3, 5);
         appended++;
     }
+    //  the grower synced its zeros (the direct writes sync none)
+    assert_true (s_take (&s_syncs) >= 1);
+    arb_tasklog_destroy (&log);
+    assert_int_equal (s_read_fives (fx->path), appended);
+}
+
+//  A record that needs the blocks of a growth under way waits for it: a
+//  growth of the loop's own meanwhile would have the grower's zeros land
+//  on records written after them (here the grower is held back 500 ms).
+static void
+test_a_record_waits_for_the_growth_under_way (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    if (!s_has_direct (fx->dir))
+        skip ();
+    arb_tasklog_t *log = arb_tasklog_new (fx->path, true);
+    assert_non_null (log);
+    s_grower_delay = 500;
+    uint8_t *body = s_body (5);
+    arb_tasklog_part_t part = {body, s_body_size (5)};
+    size_t appended = 0;
+    while (arb_tasklog_size (log) < ARB_TASKLOG_GROW_BYTES + 100000) {
+        assert_int_equal (arb_tasklog_append (log, 3, &part, 1, false), 0);
+        appended++;
+    }
+    free (body);
+    assert_int_equal (s_grower_delay, 0);
     arb_tasklog_destroy (&log);
     assert_int_equal (s_read_fives (fx->path), appended);
 }
@@ -574,6 +819,12 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_a_direct_log_grows_ahead, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_growth_that_fails_ahead, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_record_has_the_format_documented, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_synced_append_is_synced, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_short_direct_write_fails, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_record_waits_for_the_growth_under_way, s_setup,
+                                         s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
