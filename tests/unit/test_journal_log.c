@@ -1654,6 +1654,68 @@ test_the_task_log_on_a_failing_disk (void **state)
     journal_kit_held (j, q, 4, 50, 'd');
     assert_int_equal (arb_journal_commit (j), 0);
     assert_int_equal (journal_kit_count_rows (fx->path, "SELECT count(*) FROM tasks"), 4);
+    //  on again: the log's own append is synced (--sync full), and a sync
+    //  that fails fails its turn
+    arb_journal_set_log (j, true);
+    journal_kit_disk ("fsync");
+    assert_int_equal (arb_journal_begin (j), 0);
+    journal_kit_held (j, q, 5, 50, 'e');
+    assert_int_equal (arb_journal_commit (j), -1);
+    assert_int_equal (arb_journal_fault (j), ARB_JOURNAL_FULL);
+    assert_int_equal (arb_journal_rollback (j), 0);
+    journal_kit_disk ("");
+    assert_int_equal (arb_journal_begin (j), 0);
+    journal_kit_held (j, q, 5, 50, 'e');
+    assert_int_equal (arb_journal_commit (j), 0);  //  the tables, and the log resumes
+    //  a record that cannot be unmade either may be read back: the journal
+    //  is broken, not full (the broker stops, and its restart replays it)
+    journal_kit_disk ("unmake");
+    assert_int_equal (arb_journal_begin (j), 0);
+    journal_kit_held (j, q, 6, 50, 'f');
+    assert_int_equal (arb_journal_commit (j), -1);
+    assert_int_equal (arb_journal_fault (j), ARB_JOURNAL_BROKEN);
+    journal_kit_disk ("");
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
+//  A checkpoint whose commit failed at its sync may be on the disk all
+//  the same, with the log's next generation: the log pauses until a
+//  checkpoint is known to have committed. Turns to the log meanwhile
+//  would carry a generation the tables may no longer name, and a restart
+//  would skip them.
+static void
+test_a_failed_checkpoint_pauses_the_log (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    assert_int_equal (arb_journal_begin (j), 0);
+    journal_kit_held (j, q, 1, 50, 'a');
+    assert_int_equal (arb_journal_commit (j), 0);
+    //  a checkpoint (a turn with another write) whose WAL sync fails
+    journal_kit_disk ("fsync");
+    assert_int_equal (arb_journal_begin (j), 0);
+    journal_kit_held (j, q, 2, 50, 'b');
+    assert_int_equal (arb_journal_meta_set (j, "k", "v", 1), 0);
+    assert_int_equal (arb_journal_commit (j), -1);
+    assert_int_equal (arb_journal_rollback (j), 0);
+    journal_kit_disk ("");
+    //  the next plain turn goes to the tables
+    assert_int_equal (arb_journal_begin (j), 0);
+    journal_kit_held (j, q, 3, 50, 'c');
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (journal_kit_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id = 3"),
+                      1);
+    //  and what a crash leaves opens with both
+    char copy[160];
+    snprintf (copy, sizeof (copy), "%s/copy.db", fx->dir);
+    journal_files_copy_journal (fx->path, copy);
+    arb_journal_t *c = arb_journal_new (copy, ARB_SYNC_FULL);
+    assert_non_null (c);
+    assert_true (journal_kit_has_task (c, 1));
+    assert_true (journal_kit_has_task (c, 3));
+    arb_journal_destroy (&c);
     arb_journal_destroy (&j);
     arb_queue_destroy (&q);
 }
@@ -1686,6 +1748,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_the_task_log_replay_stops_at_a_bad_record,
                                          journal_kit_setup, journal_kit_teardown),
         cmocka_unit_test_setup_teardown (test_the_task_log_on_a_failing_disk, journal_kit_setup,
+                                         journal_kit_teardown),
+        cmocka_unit_test_setup_teardown (test_a_failed_checkpoint_pauses_the_log, journal_kit_setup,
                                          journal_kit_teardown),
         cmocka_unit_test_setup_teardown (test_the_backlog_is_read_beside_the_task_log,
                                          journal_kit_setup, journal_kit_teardown),
