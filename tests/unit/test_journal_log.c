@@ -289,11 +289,27 @@ test_a_checkpoint_on_the_saver (void **state)
         journal_kit_count_rows (copy, "SELECT count(*) FROM tasks WHERE id IN (2, 3)"), 0);
     assert_int_equal (journal_kit_count_rows (copy, "SELECT count(*) FROM tasks WHERE id >= 4"),
                       ARB_LOG_ROWS - 2 + 4);
-    //  and goes on from there: its next save uses the files the other way
-    s_log_rows (c, q, next + 100, ARB_LOG_ROWS + 1);
+    //  and goes on from there: its next save uses the files the other way,
+    //  the second one cut first (its records are of an older generation,
+    //  which would end the replay before the new ones); a crash during
+    //  that save leaves every row
+    s_log_rows (c, q, next + 100, ARB_LOG_ROWS);
+    lock = s_hold_lock (copy);
+    s_log_rows (c, q, next + 100 + ARB_LOG_ROWS, 1);  //  the save starts, and waits
+    assert_true (c->saving);
+    s_log_rows (c, q, next + 101 + ARB_LOG_ROWS, 1);  //  to the second file
+    char again[160];
+    snprintf (again, sizeof (again), "%s/again.db", fx->dir);
+    journal_files_copy_journal (copy, again);
+    s_release_lock (&lock);
     arb_journal_destroy (&c);
     assert_int_equal (journal_kit_count_rows (copy, "SELECT count(*) FROM tasks"),
-                      2 * ARB_LOG_ROWS - 2 + 4 + 1);
+                      2 * ARB_LOG_ROWS - 2 + 4 + 2);
+    c = arb_journal_new (again, ARB_SYNC_FULL);
+    assert_non_null (c);
+    arb_journal_destroy (&c);
+    assert_int_equal (journal_kit_count_rows (again, "SELECT count(*) FROM tasks"),
+                      2 * ARB_LOG_ROWS - 2 + 4 + 2);
     arb_queue_destroy (&q);
 }
 
@@ -333,6 +349,18 @@ test_the_second_file_after_a_crash (void **state)
     arb_journal_destroy (&c);
     assert_int_equal (journal_kit_count_rows (copy, "SELECT count(*) FROM tasks"),
                       ARB_LOG_ROWS + 10);
+    //  a checkpoint of the loop's keeps naming the second file, where the
+    //  next turns go: a crash after them opens with them
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_meta_set (j, "k", "v", 1), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    s_log_rows (j, q, 2 + ARB_LOG_ROWS + 10, 1);
+    journal_files_copy_journal (fx->path, copy);
+    c = arb_journal_new (copy, ARB_SYNC_FULL);
+    assert_non_null (c);
+    arb_journal_destroy (&c);
+    assert_int_equal (journal_kit_count_rows (copy, "SELECT count(*) FROM tasks"),
+                      ARB_LOG_ROWS + 11);
     //  a clean close: the first file named, the second not needed
     arb_journal_destroy (&j);
     assert_int_equal (journal_kit_count_rows (fx->path, "SELECT value FROM meta WHERE key = "
@@ -344,7 +372,39 @@ test_the_second_file_after_a_crash (void **state)
     assert_non_null (c);
     arb_journal_destroy (&c);
     assert_int_equal (journal_kit_count_rows (copy, "SELECT count(*) FROM tasks"),
-                      ARB_LOG_ROWS + 10);
+                      ARB_LOG_ROWS + 11);
+    arb_queue_destroy (&q);
+}
+
+//  A journal opened on a full disk with records in its log: the rows
+//  replayed stay kept, and reads see them; the first commit that works
+//  writes them to the tables.
+static void
+test_a_log_replayed_on_a_full_disk_waits (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    assert_int_equal (arb_journal_begin (j), 0);
+    journal_kit_held (j, q, 1, 50, 'a');
+    journal_kit_held (j, q, 2, 50, 'b');
+    assert_int_equal (arb_journal_commit (j), 0);
+    char copy[160];
+    snprintf (copy, sizeof (copy), "%s/copy.db", fx->dir);
+    journal_files_copy_journal (fx->path, copy);  //  a crash
+    arb_journal_destroy (&j);
+    journal_kit_disk ("full");
+    arb_journal_t *c = arb_journal_new (copy, ARB_SYNC_FULL);
+    assert_non_null (c);
+    assert_int_equal (journal_kit_count_rows (copy, "SELECT count(*) FROM tasks"), 0);
+    assert_true (journal_kit_has_task (c, 1));
+    assert_int_equal (arb_journal_rollback (c), 0);
+    journal_kit_disk ("");
+    assert_int_equal (arb_journal_begin (c), 0);
+    journal_kit_held (c, q, 3, 50, 'c');
+    assert_int_equal (arb_journal_commit (c), 0);
+    assert_int_equal (journal_kit_count_rows (copy, "SELECT count(*) FROM tasks"), 3);
+    arb_journal_destroy (&c);
     arb_queue_destroy (&q);
 }
 
@@ -1751,6 +1811,8 @@ main (void)
                                          journal_kit_teardown),
         cmocka_unit_test_setup_teardown (test_a_failed_checkpoint_pauses_the_log, journal_kit_setup,
                                          journal_kit_teardown),
+        cmocka_unit_test_setup_teardown (test_a_log_replayed_on_a_full_disk_waits,
+                                         journal_kit_setup, journal_kit_teardown),
         cmocka_unit_test_setup_teardown (test_the_backlog_is_read_beside_the_task_log,
                                          journal_kit_setup, journal_kit_teardown),
         cmocka_unit_test_setup_teardown (test_the_backlog_beside_the_log_matches_a_model,
