@@ -1835,6 +1835,39 @@ test_a_failed_checkpoint_pauses_the_log (void **state)
     arb_queue_destroy (&q);
 }
 
+//  Most of a running save's rows ending while it runs: the rows kept are
+//  not compacted under it (its rows are held[0, frozen_held) until it is
+//  taken in); once it ends, the tables have the rows that did not end.
+static void
+test_a_save_whose_rows_end_while_it_runs (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    sqlite3 *lock;
+    arb_journal_t *j = s_journal_saving (fx->path, q, &lock);
+    //  rows 12 to 11 + ARB_LOG_ROWS in the save: its first 70,000 end
+    const uint64_t ended = 70000;
+    for (uint64_t id = 12; id < 12 + ended; id += 1000) {
+        assert_int_equal (arb_journal_begin (j), 0);
+        for (uint64_t k = id; k < id + 1000 && k < 12 + ended; k++)
+            assert_int_equal (arb_journal_drop (j, k, k), 0);
+        assert_int_equal (arb_journal_commit (j), 0);
+    }
+    assert_true (j->saving);
+    s_release_lock (&lock);
+    s_wait_save_ended (j);
+    assert_false (journal_kit_has_task (j, 12));
+    assert_true (journal_kit_has_task (j, 12 + ended));
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_journal_destroy (&j);
+    assert_int_equal (journal_kit_count_rows (fx->path, "SELECT count(*) FROM tasks"),
+                      10 + ARB_LOG_ROWS + 1 - ended);
+    assert_int_equal (journal_kit_count_rows (
+                          fx->path, "SELECT count(*) FROM tasks WHERE id < 70012 AND id >= 12"),
+                      0);
+    arb_queue_destroy (&q);
+}
+
 int
 main (void)
 {
@@ -1869,6 +1902,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_a_log_replayed_on_a_full_disk_waits,
                                          journal_kit_setup, journal_kit_teardown),
         cmocka_unit_test_setup_teardown (test_a_row_after_its_drop_goes_to_the_tables,
+                                         journal_kit_setup, journal_kit_teardown),
+        cmocka_unit_test_setup_teardown (test_a_save_whose_rows_end_while_it_runs,
                                          journal_kit_setup, journal_kit_teardown),
         cmocka_unit_test_setup_teardown (test_the_backlog_is_read_beside_the_task_log,
                                          journal_kit_setup, journal_kit_teardown),
