@@ -1519,9 +1519,9 @@ s_of_gen (void *arg, uint64_t gen, const uint8_t *body, size_t size)
 }
 
 //  Appends to a journal's log a record of the tables' generation with one
-//  row of queue "q", this name and state.
+//  row of queue "q", this name and state, and a count of drops (none written).
 static void
-s_log_row (arb_journal_t *j, const char *path, const char *name, int32_t state)
+s_log_row (arb_journal_t *j, const char *path, const char *name, int32_t state, uint32_t drops)
 {
     uint64_t gen = 0;
     assert_int_equal (arb_journal_meta_number (j, "broker.log_gen", &gen), 0);
@@ -1530,7 +1530,7 @@ s_log_row (arb_journal_t *j, const char *path, const char *name, int32_t state)
     arb_tasklog_t *tasklog = arb_tasklog_new (log, true);
     assert_non_null (tasklog);
     assert_int_equal (arb_tasklog_read (tasklog, s_of_gen, &gen), 0);
-    uint32_t counts[2] = {1, 0};
+    uint32_t counts[2] = {1, drops};  //  drops: said, none written
     s_log_row_t row = {.id = 50,
                        .created_ms = 1,
                        .max_attempts = 1,
@@ -1563,14 +1563,16 @@ test_the_task_log_refuses_rows_it_cannot_hold (void **state)
     struct {
         const char *name;
         int32_t state;
+        uint32_t drops;
         bool opens;
-    } cases[] = {{"job", ARB_STATE_READY, true},
-                 {long_name, ARB_STATE_READY, false},
-                 {"j\x01ob", ARB_STATE_READY, false},
-                 {"job", 99, false}};
+    } cases[] = {{"job", ARB_STATE_READY, 0, true},
+                 {long_name, ARB_STATE_READY, 0, false},
+                 {"j\x01ob", ARB_STATE_READY, 0, false},
+                 {"job", 99, 0, false},
+                 {"job", ARB_STATE_READY, 1, false}};
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
         journal_files_copy_journal (fx->path, copy);
-        s_log_row (j, copy, cases[i].name, cases[i].state);
+        s_log_row (j, copy, cases[i].name, cases[i].state, cases[i].drops);
         arb_journal_t *c = arb_journal_new (copy, ARB_SYNC_FULL);
         assert_int_equal (c != NULL, cases[i].opens);
         if (c)
