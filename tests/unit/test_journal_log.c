@@ -1519,9 +1519,11 @@ s_of_gen (void *arg, uint64_t gen, const uint8_t *body, size_t size)
 }
 
 //  Appends to a journal's log a record of the tables' generation with one
-//  row of queue "q", this name and state, and a count of drops (none written).
+//  row of a queue of one byte, this name and state, and a count of drops
+//  (none written).
 static void
-s_log_row (arb_journal_t *j, const char *path, const char *name, int32_t state, uint32_t drops)
+s_log_row (
+    arb_journal_t *j, const char *path, char queue, const char *name, int32_t state, uint32_t drops)
 {
     uint64_t gen = 0;
     assert_int_equal (arb_journal_meta_number (j, "broker.log_gen", &gen), 0);
@@ -1538,7 +1540,7 @@ s_log_row (arb_journal_t *j, const char *path, const char *name, int32_t state, 
                        .queue_size = 1,
                        .name_size = (uint32_t) strlen (name),
                        .headers_size = UINT32_MAX};
-    char bytes[512] = "q";
+    char bytes[512] = {queue};
     memcpy (bytes + 1, name, row.name_size);
     arb_tasklog_part_t parts[] = {
         {counts, sizeof (counts)}, {&row, sizeof (row)}, {bytes, (1 + row.name_size + 7) & ~7u}};
@@ -1561,18 +1563,20 @@ test_the_task_log_refuses_rows_it_cannot_hold (void **state)
     memset (long_name, 'n', sizeof (long_name) - 1);
     long_name[sizeof (long_name) - 1] = 0;
     struct {
+        char queue;
         const char *name;
         int32_t state;
         uint32_t drops;
         bool opens;
-    } cases[] = {{"job", ARB_STATE_READY, 0, true},
-                 {long_name, ARB_STATE_READY, 0, false},
-                 {"j\x01ob", ARB_STATE_READY, 0, false},
-                 {"job", 99, 0, false},
-                 {"job", ARB_STATE_READY, 1, false}};
+    } cases[] = {{'q', "job", ARB_STATE_READY, 0, true},
+                 {'q', long_name, ARB_STATE_READY, 0, false},
+                 {'q', "j\x01ob", ARB_STATE_READY, 0, false},
+                 {'\x01', "job", ARB_STATE_READY, 0, false},
+                 {'q', "job", 99, 0, false},
+                 {'q', "job", ARB_STATE_READY, 1, false}};
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
         journal_files_copy_journal (fx->path, copy);
-        s_log_row (j, copy, cases[i].name, cases[i].state, cases[i].drops);
+        s_log_row (j, copy, cases[i].queue, cases[i].name, cases[i].state, cases[i].drops);
         arb_journal_t *c = arb_journal_new (copy, ARB_SYNC_FULL);
         assert_int_equal (c != NULL, cases[i].opens);
         if (c)
