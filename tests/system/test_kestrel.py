@@ -761,6 +761,14 @@ def test_a_waiting_peek_leaves_the_head_in_front(kgw):
     assert peeker.exact(4) == b'i0\r\n' and peeker.line() == b'END'
     assert [reader.get(b'pk')[0] for _ in range(10)] == [b'i%d' % i for i in range(10)]
     assert reader.get(b'pk') is None
+    # on a queue nobody gets from (no leasing ahead), the item comes to the
+    # waiting peek from the broker: it is a look all the same, and stays
+    peeker.send(b'get pk2/peek/t=5000\r\n')
+    wait_until(lambda: int(c.stats()[b'queue_pk2_waiters']) == 1, what='the peek waiting')
+    assert setter.ask(b'set pk2 0 0 4\r\nonly\r\n') == b'STORED'
+    assert peeker.line() == b'VALUE pk2/peek/t=5000 0 4'
+    assert peeker.exact(6) == b'only\r\n' and peeker.line() == b'END'
+    assert reader.get(b'pk2') == (b'only', 0)
     for k in (reader, peeker, setter):
         k.close()
 
