@@ -113,6 +113,9 @@ def test_pika_nack_reject_requeue_redelivered(gateway):
     with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
         ch.basic_get('rq')
     assert e.value.reply_code == 406
+    # the multiple ack settled all three, its own tag too: the channel's
+    # close gives none back
+    assert c.channel().basic_get('rq') == (None, None, None)
     c.close()
 
 
