@@ -233,6 +233,18 @@ def test_large_items_in_order(kgw):
     assert got == items
     assert c.get('large/close') is None
     assert int(c.stats()[b'queue_large_items']) == 0
+    # the first large item the gateway leases ends its leasing ahead, and
+    # it keeps what it has; an item aborted then goes back to the broker,
+    # so those go back too, to come after it again
+    mixed = [b'a', b'b', items[0], b'c']
+    assert c.set('mixed', b'a') and c.get('mixed/open') == b'a'
+    for item in mixed[1:]:
+        assert c.set('mixed', item)
+    # (leased: the open one and the two the gateway holds)
+    wait_until(lambda: broker_queues(kgw.broker)['mixed']['counts'][4] == 3,
+               what='the gateway leasing ahead')
+    assert c.get('mixed/abort') is None
+    assert [c.get('mixed') for _ in range(5)] == mixed + [None]
 
 
 # Longer than the gateway's ARB_KESTREL_IDLE_MS (0.5 s): a queue without gets
