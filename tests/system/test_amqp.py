@@ -116,6 +116,23 @@ def test_pika_nack_reject_requeue_redelivered(gateway):
     # the multiple ack settled all three, its own tag too: the channel's
     # close gives none back
     assert c.channel().basic_get('rq') == (None, None, None)
+    # a message past its x-delivery-limit, dropped as it comes to a
+    # consumer, gives back the credit it took: the next one comes
+    ch = c.channel()
+    ch.queue_declare('lq', durable=True, arguments={'x-queue-type': 'quorum',
+                                                    'x-delivery-limit': 0})
+    ch.basic_publish('', 'lq', b'over')
+    ch.basic_publish('', 'lq', b'next')
+    m, _, body = ch.basic_get('lq')
+    assert body == b'over'
+    ch.basic_nack(m.delivery_tag, requeue=True)  # returned once: over the limit
+    ch.basic_qos(prefetch_count=1)
+    got = []
+    ch.basic_consume('lq', lambda ch_, m_, p_, b_: got.append(b_))
+    deadline = time.monotonic() + 5
+    while not got and time.monotonic() < deadline:
+        c.process_data_events(time_limit=0.05)
+    assert got == [b'next']
     c.close()
 
 
