@@ -44,6 +44,9 @@ def test_a_delivery_whose_queue_went_may_still_be_settled(gateway, settle):
     q = 'gone-' + settle
     ch.queue_declare(q)
     ch.basic_publish('', q, b'x')
+    # under a channel prefetch: the delivery counts against it until the
+    # queue goes, and not again when it is settled
+    ch.basic_qos(prefetch_count=1, global_qos=True)
     got = []
     ch.basic_consume(q, lambda c, m, p, b: got.append(m))
     deadline = time.time() + 10
@@ -61,6 +64,16 @@ def test_a_delivery_whose_queue_went_may_still_be_settled(gateway, settle):
     q2 = ch.queue_declare('', exclusive=True).method.queue
     ch.basic_publish('', q2, b'y')
     assert ch.basic_get(q2, auto_ack=True)[2] == b'y'
+    ch.basic_publish('', q2, b'z1')
+    ch.basic_publish('', q2, b'z2')
+    ch.basic_consume(q2, lambda c, m, p, b: got.append(m))
+    conn.process_data_events(time_limit=0.3)
+    assert len(got) == 2  # one more, the prefetch's: not two
+    ch.basic_ack(got[1].delivery_tag)
+    deadline = time.time() + 5
+    while len(got) < 3 and time.time() < deadline:
+        conn.process_data_events(time_limit=0.05)
+    assert len(got) == 3
     ch.basic_ack(tag)  # settled already: now unknown
     with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
         ch.queue_declare(q2, passive=True)
