@@ -434,7 +434,7 @@ def test_pika_transactions(gateway):
     ch.tx_select()
     ch.basic_ack(42)
     with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
-        ch.tx_commit()
+        ch.queue_declare('txq', passive=True)  # before any commit
     assert e.value.reply_code == 406
     # confirms and transactions do not mix; commit needs select
     ch = c.channel()
