@@ -105,18 +105,21 @@ def test_x_death_counts_rejections_and_max_length(gateway):
     ch.confirm_delivery()
     ch.basic_publish('', 'a', b'bounced', pika.BasicProperties(expiration='60000'))
 
-    def bounce(queue):
+    def bounce(queue, nack=False):
         m = None
         deadline = time.time() + 10
         while not m and time.time() < deadline:
             m, props, body = ch.basic_get(queue)
         assert body == b'bounced'
-        ch.basic_reject(m.delivery_tag, requeue=False)
+        if nack:  # a nack without requeue is a rejection too
+            ch.basic_nack(m.delivery_tag, requeue=False)
+        else:
+            ch.basic_reject(m.delivery_tag, requeue=False)
         return m, props
 
     m, props = bounce('a')
     assert props.expiration == '60000' and props.headers is None
-    m, props = bounce('b')
+    m, props = bounce('b', nack=True)
     assert m.exchange == 'to-b'
     assert [(d['queue'], d['reason'], d['count']) for d in props.headers['x-death']] == \
         [('a', 'rejected', 1)]
