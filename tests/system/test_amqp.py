@@ -107,6 +107,10 @@ def test_pika_nack_reject_requeue_redelivered(gateway):
     for b in (b'a', b'b', b'c'):
         ch.basic_publish('', 'rq', b)
     tags = [ch.basic_get('rq')[0].delivery_tag for _ in range(3)]
+    ch.basic_nack(tags[-1], multiple=True, requeue=True)  # all three back, in order
+    got = [ch.basic_get('rq') for _ in range(3)]
+    assert [(m.redelivered, b) for m, _, b in got] == [(True, b'a'), (True, b'b'), (True, b'c')]
+    tags = [m.delivery_tag for m, _, _ in got]
     ch.basic_ack(tags[-1], multiple=True)
     assert ch.basic_get('rq') == (None, None, None)
     ch.basic_ack(999)
