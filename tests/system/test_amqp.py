@@ -1792,6 +1792,26 @@ def test_confirms_of_a_burst_acked_with_multiple(gateway):
     assert confirmed == n
     assert any(a.multiple for a in acks) and len(acks) < n // 2, [
         (a.delivery_tag, a.multiple) for a in acks]
+    # a burst into a queue that refuses what does not fit: the ones stored
+    # are acked before the refused ones are nacked, each once, in order
+    raw.send(1, pika.spec.Queue.Declare(queue='burst-bound', arguments={
+        'x-max-length': 3, 'x-overflow': 'reject-publish'}))
+    raw.expect(pika.spec.Queue.DeclareOk)
+    data = b''
+    for i in range(6):
+        data += pika.frame.Method(1, pika.spec.Basic.Publish(routing_key='burst-bound')).marshal()
+        data += pika.frame.Header(1, 1, pika.spec.BasicProperties()).marshal()
+        data += pika.frame.Body(1, b'%d' % i).marshal()
+    raw.send_raw(data)
+    outcomes = {}
+    while confirmed < n + 6:
+        c = raw.expect((pika.spec.Basic.Ack, pika.spec.Basic.Nack), timeout=10)
+        assert c.delivery_tag > confirmed, (c, outcomes)
+        first = confirmed + 1 if c.multiple else c.delivery_tag
+        for tag in range(first, c.delivery_tag + 1):
+            outcomes[tag - n] = c.NAME
+        confirmed = c.delivery_tag
+    assert [outcomes.get(i) for i in range(1, 7)] == ['Basic.Ack'] * 3 + ['Basic.Nack'] * 3
     raw.close()
 
 
