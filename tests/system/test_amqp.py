@@ -1812,6 +1812,14 @@ def test_confirms_of_a_burst_acked_with_multiple(gateway):
             outcomes[tag - n] = c.NAME
         confirmed = c.delivery_tag
     assert [outcomes.get(i) for i in range(1, 7)] == ['Basic.Ack'] * 3 + ['Basic.Nack'] * 3
+    # a nack and a get read in one turn: the get takes the requeued head
+    raw.send(1, pika.spec.Basic.Get(queue='burst'))
+    got = raw.expect(pika.spec.Basic.GetOk)
+    assert not got.redelivered
+    raw.send_raw(pika.frame.Method(1, pika.spec.Basic.Nack(got.delivery_tag)).marshal()
+                 + pika.frame.Method(1, pika.spec.Basic.Get(queue='burst')).marshal())
+    again = raw.expect(pika.spec.Basic.GetOk)
+    assert again.redelivered and again.message_count == n - 1
     raw.close()
 
 
