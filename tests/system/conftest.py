@@ -21,6 +21,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.path.abspath(os.environ.get('ARBITER_BUILD', os.path.join(ROOT, 'build')))
 SANITIZED = 'asan' in BUILD
 
+# The daemons the tests start inherit this process's signal dispositions: a
+# pytest run under nohup (or from a job that ignores SIGHUP) would start
+# them ignoring SIGHUP, as nohup promises, and the tests of what SIGHUP
+# does (a clean stop) would fail. They are started as from a terminal; the
+# test of the nohup case ignores it in its own child.
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
 
 # The files that take longest, first: pytest-xdist hands files out in the
 # order they were collected (--dist loadfile), so the long ones start early
