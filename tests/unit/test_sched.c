@@ -364,6 +364,18 @@ test_credit_is_never_exceeded (void **state)
     arb_sched_dispatch (sched, NOW, MONO);
     assert_int_equal (log.count, 5);
     assert_int_equal (arb_session_lease_count (w), 5);
+    //  credit adds up: two grants before a pass are both spent
+    arb_sched_credit (sched, w, 0, queues, 1, 1, false);
+    arb_sched_credit (sched, w, 0, queues, 1, 1, false);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 7);
+    //  taken below zero (CREDIT may be negative): the session has none
+    //  free, not less than none
+    arb_sched_credit (sched, w, 0, queues, 1, -2, false);
+    assert_int_equal (arb_session_credit (w), 0);
+    arb_sched_credit (sched, w, 0, queues, 1, 2, false);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 7);
     arb_sched_destroy (&sched);
 }
 
@@ -528,6 +540,13 @@ test_adopt_and_recovery_hold (void **state)
     //  only from a later REGISTER: an earlier one handled late does not take it
     arb_session_set_register_id (again, 4);
     assert_false (arb_sched_can_adopt (sched, loaded, again, before));
+    arb_session_set_register_id (again, 5);  //  the same REGISTER, not a later one
+    assert_false (arb_sched_can_adopt (sched, loaded, again, before));
+    //  nor another process of the same name on the same host
+    arb_session_t *sibling = s_worker (sched, "w3", "q", 0);
+    arb_session_set_info (sibling, "w", "light", 2, 44, "host");
+    arb_session_set_register_id (sibling, 9);
+    assert_false (arb_sched_can_adopt (sched, loaded, sibling, before));
     arb_session_set_register_id (again, 6);
     assert_true (arb_sched_can_adopt (sched, loaded, again, before));
     assert_int_equal (arb_sched_adopt (sched, loaded, again, before, MONO + 300), ARB_ADOPT_MOVED);
@@ -537,6 +556,10 @@ test_adopt_and_recovery_hold (void **state)
     assert_int_equal (loaded->timer_ms, MONO + 10200);  //  its timeout runs on
     assert_int_equal (arb_session_lease_count (w), 0);
     assert_int_equal (arb_queue_limit (arb_sched_queue (sched, "q"))->running, 1);
+    //  not a ms before the window ends (a credit marks the queue)
+    s_give_credit (sched, w, "q", 0);
+    arb_sched_dispatch (sched, NOW, MONO + 2999);
+    assert_int_equal (log.count, 0);
     //  after the window the rest goes out as usual
     while (arb_sched_pop_timer (sched, MONO + 3000))
         ;
@@ -553,6 +576,7 @@ test_adopt_and_recovery_hold (void **state)
     arb_task_ext_rw (task)->last_worker = arb_session_worker (w);
     arb_task_ext_rw (task)->last_lost = true;
     task->lost = 1;
+    assert_false (arb_sched_can_adopt (sched, task, sibling, lost));
     assert_true (arb_sched_can_adopt (sched, task, w, lost));
     assert_false (arb_sched_can_adopt (sched, task, w, lost + 1));
     arb_sched_adopt (sched, task, w, lost, MONO + 3100);
@@ -600,6 +624,7 @@ test_adopt_only_what_was_held (void **state)
     arb_session_set_info (x2, "x", "light", 1, 43, "host");
     arb_session_set_register_id (x2, 1);
     assert_false (arb_sched_can_adopt (sched, sent, x2, lease + 1));
+    assert_false (arb_sched_can_adopt (sched, sent, x2, 0));  //  no claim named yet
     assert_true (arb_sched_can_adopt (sched, sent, x2, lease));
     //  taken back out of step: claimable by its worker, as not lost
     arb_sched_give_back (sched, sent, true, NOW, MONO);
@@ -629,6 +654,12 @@ test_adopt_only_what_was_held (void **state)
     assert_false (arb_sched_can_adopt (sched, sent, x3, before));
     //  the other task, never leased in this run: an earlier run's lease
     assert_true (arb_sched_can_adopt (sched, other, w, before));
+    //  leased anew, it is no longer under the lease that claim named
+    s_give_credit (sched, x3, "q", 2);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (sent->state, ARB_STATE_RUNNING);
+    assert_ptr_equal (arb_task_ext (sent)->session, x3);
+    assert_false (arb_sched_can_adopt (sched, sent, x3, lease));
     arb_sched_destroy (&sched);
 }
 
