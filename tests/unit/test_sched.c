@@ -197,6 +197,18 @@ test_early_pass_hands_out_committed_tasks_only (void **state)
     assert_ptr_equal (log.sent[1], back);
     s_finish_sent (sched, &log);
     arb_sched_destroy (&sched);
+
+    //  what start-up loads an earlier run committed: the first early pass
+    //  hands it out
+    sched = s_sched (&log, 0);
+    arb_sched_set_loading (sched, true);
+    s_add (sched, "q", 1, 0, NOW);
+    arb_sched_set_loading (sched, false);
+    s_worker (sched, "w", "q", 1);
+    arb_sched_dispatch_early (sched, NOW, MONO);
+    assert_int_equal (log.count, 1);
+    s_finish_sent (sched, &log);
+    arb_sched_destroy (&sched);
 }
 
 //  A session answered in this turn with something that must reach it
@@ -256,6 +268,18 @@ test_released_task_goes_first (void **state)
     arb_sched_dispatch (sched, NOW + 10, MONO + 10);
     assert_int_equal (log.count, 1);
     assert_int_equal (log.sent[0]->id, 1);
+    //  so does one never ready before in this run (a retry under the head
+    //  policy, loaded as scheduled): it has no place yet, and takes the head
+    arb_task_t *retry = arb_sched_new_task (sched, "q", "job");
+    retry->id = 4;
+    retry->priority = 9;
+    retry->state = ARB_STATE_WAITING;
+    arb_sched_add (sched, retry, NOW, MONO);
+    arb_sched_make_ready (sched, retry, true, NOW + 20, MONO + 20);
+    arb_sched_credit (sched, w, 0, queues, 1, 1, false);
+    arb_sched_dispatch (sched, NOW + 20, MONO + 20);
+    assert_int_equal (log.count, 2);
+    assert_int_equal (log.sent[1]->id, 4);
     arb_sched_destroy (&sched);
 }
 
@@ -393,6 +417,23 @@ test_workers_share_round_robin (void **state)
     assert_int_equal (log.count, 10);
     assert_int_equal (arb_session_lease_count (a), 5);
     assert_int_equal (arb_session_lease_count (b), 5);
+    s_finish_sent (sched, &log);
+    arb_sched_destroy (&sched);
+
+    //  a consumer that leaves passes its turn on: a served, b gone, c next
+    sched = s_sched (&log, 0);
+    a = s_worker (sched, "a", "q", 100);
+    b = s_worker (sched, "b", "q", 100);
+    arb_session_t *c = s_worker (sched, "c", "q", 100);
+    s_add (sched, "q", 1, 0, NOW);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_ptr_equal (log.to[0], a);
+    arb_sched_credit (sched, b, 0, NULL, 0, 0, true);
+    s_add (sched, "q", 2, 0, NOW);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 2);
+    assert_ptr_equal (log.to[1], c);
+    s_finish_sent (sched, &log);
     arb_sched_destroy (&sched);
 }
 
@@ -663,7 +704,17 @@ test_adopt_only_what_was_held (void **state)
     arb_sched_destroy (&sched);
 }
 
-//  A session is silent only after the liveness window; touching renews it.
+//  arb_sched_unread_fn: every peer has input waiting.
+static bool
+s_has_input (void *arg, arb_session_t *session)
+{
+    (void) arg;
+    (void) session;
+    return true;
+}
+
+//  A session is silent only after the liveness window (and with nothing
+//  from it still unread); touching renews it.
 static void
 test_lease_expiry_by_liveness (void **state)
 {
@@ -675,6 +726,7 @@ test_lease_expiry_by_liveness (void **state)
     assert_null (arb_sched_silent_session (sched, MONO + 3000, NULL, NULL));
     arb_session_touch (b, MONO + 2500);
     assert_ptr_equal (arb_sched_silent_session (sched, MONO + 3001, NULL, NULL), a);
+    assert_null (arb_sched_silent_session (sched, MONO + 3001, s_has_input, NULL));
     s_add (sched, "q", 1, 0, NOW);
     arb_sched_dispatch (sched, NOW, MONO);
     arb_session_t *holder = log.to[0];
@@ -717,6 +769,13 @@ test_timers (void **state)
     arb_task_ext_rw (past)->not_before_ms = NOW - 1;
     arb_sched_add (sched, past, NOW, MONO);
     assert_int_equal (past->state, ARB_STATE_READY);
+    //  and so is one scheduled for now
+    arb_task_t *now = arb_sched_new_task (sched, "q", "now");
+    now->id = 3;
+    now->state = ARB_STATE_SCHEDULED;
+    arb_task_ext_rw (now)->not_before_ms = NOW;
+    arb_sched_add (sched, now, NOW, MONO);
+    assert_int_equal (now->state, ARB_STATE_READY);
     arb_sched_destroy (&sched);
 }
 
@@ -834,7 +893,7 @@ test_rate_limit (void **state)
     arb_queue_limit (q)->rate_per_sec = 10;
     for (uint64_t id = 1; id <= 100; id++)
         s_add (sched, "q", id, 0, NOW);
-    s_worker (sched, "w", "q", 1000);
+    arb_session_t *w = s_worker (sched, "w", "q", 1000);
     //  three simulated seconds, woken by the scheduler's own timer
     uint64_t mono = MONO;
     while (mono < MONO + 3000) {
@@ -847,6 +906,17 @@ test_rate_limit (void **state)
     }
     //  1 at once, then 10 per second: 30 or 31
     assert_in_range (log.count, 30, 31);
+    //  ten idle seconds save up one second's worth, not ten
+    size_t sent = log.count;
+    mono += 10000;
+    while (arb_sched_pop_timer (sched, mono))
+        ;
+    arb_sched_dispatch (sched, NOW + (mono - MONO), mono);
+    assert_int_equal (log.count, sent + 10);
+    //  half a token 50 ms later lets none go (a credit marks the queue)
+    s_give_credit (sched, w, "q", 0);
+    arb_sched_dispatch (sched, NOW + (mono + 50 - MONO), mono + 50);
+    assert_int_equal (log.count, sent + 10);
     arb_sched_destroy (&sched);
 }
 
@@ -859,13 +929,26 @@ test_expired_tasks_are_not_dispatched (void **state)
     arb_task_t *old = s_add (sched, "q", 1, 0, NOW);
     arb_task_ext_rw (old)->expires_ms = NOW + 10;
     s_add (sched, "q", 2, 0, NOW);
+    arb_task_t *due = s_add (sched, "q", 3, 0, NOW);
+    arb_task_ext_rw (due)->expires_ms = NOW + 20;  //  its expiry is now: gone too
     s_worker (sched, "w", "q", 5);
     arb_sched_dispatch (sched, NOW + 20, MONO + 20);
-    assert_int_equal (log.expired_count, 1);
+    assert_int_equal (log.expired_count, 2);
     assert_int_equal (log.expired[0]->id, 1);
+    assert_int_equal (log.expired[1]->id, 3);
     arb_sched_finish (sched, &log.expired[0], ARB_STATE_CANCELLED, NOW + 20);
+    arb_sched_finish (sched, &log.expired[1], ARB_STATE_CANCELLED, NOW + 20);
     assert_int_equal (log.count, 1);
     assert_int_equal (log.sent[0]->id, 2);
+    //  a task that may expire has a timer, which goes with the task
+    arb_task_t *dated = arb_sched_new_task (sched, "q", "job");
+    dated->id = 4;
+    dated->state = ARB_STATE_READY;
+    arb_task_ext_rw (dated)->expires_ms = NOW + 1000;
+    arb_sched_add (sched, dated, NOW + 20, MONO + 20);
+    assert_int_equal (arb_sched_next_timer (sched), MONO + 1000);
+    arb_sched_finish (sched, &dated, ARB_STATE_CANCELLED, NOW + 20);
+    assert_int_equal (arb_sched_next_timer (sched), UINT64_MAX);
     arb_sched_destroy (&sched);
 }
 
@@ -992,6 +1075,14 @@ test_name_limit (void **state)
     //  one "scarce" and the "free" one; two "scarce" wait
     assert_int_equal (log.count, 2);
     assert_int_equal (limit->running, 1);
+    //  a queue's own parked tasks go back to it, and no other's (its
+    //  bound drops from the head, arb_life_queue.c)
+    arb_sched_unpark_queue (sched, arb_sched_queue (sched, "b"));
+    arb_task_t *back = NULL;
+    assert_int_equal (arb_queue_first (arb_sched_queue (sched, "b"), &back, 1, 1, NULL, NULL), 1);
+    assert_int_equal (back->id, 2);
+    assert_int_equal (arb_queue_size (arb_sched_queue (sched, "b")), 1);
+    assert_int_equal (arb_queue_size (arb_sched_queue (sched, "a")), 0);
     arb_task_t *scarce = streq (log.sent[0]->name, "scarce") ? log.sent[0] : log.sent[1];
     uint64_t first = scarce->id;
     arb_sched_finish (sched, &scarce, ARB_STATE_SUCCEEDED, NOW);
@@ -1057,6 +1148,11 @@ test_unhandled_task_waits_for_a_handler (void **state)
     arb_sched_dispatch (sched, NOW, MONO);
     assert_int_equal (log.count, 2);
     assert_int_equal (orphan->state, ARB_STATE_READY);
+    assert_true (arb_sched_is_unhandled (sched, orphan));
+    //  a worker that runs it, busy or not, handles it
+    arb_session_t *resizer = s_picky_worker (sched, "r", "q", 0, "resize", NULL);
+    assert_false (arb_sched_is_unhandled (sched, orphan));
+    arb_sched_credit (sched, resizer, 0, NULL, 0, 0, true);
     assert_true (arb_sched_is_unhandled (sched, orphan));
     //  it keeps its place: it goes before a task that came after it
     s_add_named (sched, "q", 4, "other", 0);
@@ -1144,6 +1240,22 @@ test_set_aside_tasks_keep_their_place (void **state)
     arb_sched_dispatch (sched, NOW, MONO);
     assert_int_equal (log.count, 9);
     assert_int_equal (arb_queue_aside_count (q), 0);
+    //  set aside under two names, they come back in their order too
+    arb_queue_t *r = arb_sched_queue (sched, "r");
+    arb_session_t *picky = s_picky_worker (sched, "c", "r", 1, "c", NULL);
+    s_add_named (sched, "r", 10, "a", 0);
+    s_add_named (sched, "r", 11, "b", 0);
+    s_add_named (sched, "r", 12, "c", 0);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 10);
+    assert_int_equal (log.sent[9]->id, 12);
+    assert_int_equal (arb_queue_aside_count (r), 2);
+    arb_sched_credit (sched, picky, 0, NULL, 0, 0, true);
+    s_worker (sched, "any2", "r", 2);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 12);
+    assert_int_equal (log.sent[10]->id, 10);
+    assert_int_equal (log.sent[11]->id, 11);
     arb_sched_destroy (&sched);
 }
 
@@ -1254,6 +1366,14 @@ test_consumer_counts (void **state)
     assert_int_equal (arb_sched_consumers (sched, q), 3);
     arb_sched_credit (sched, busy, 0, NULL, 0, 0, true);
     assert_int_equal (arb_sched_consumers (sched, q), 2);
+    //  a queue deleted (emptied) under its consumers stays, theirs still
+    s_finish_sent (sched, &log);
+    for (uint64_t id = 18; id <= 20; id++) {
+        arb_task_t *task = arb_sched_find (sched, id);
+        arb_sched_finish (sched, &task, ARB_STATE_CANCELLED, NOW);
+    }
+    arb_sched_clear_queue (sched, q);
+    assert_ptr_equal (arb_sched_find_queue (sched, "q"), q);
     arb_sched_destroy (&sched);
 }
 
