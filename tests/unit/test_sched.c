@@ -704,6 +704,42 @@ test_adopt_only_what_was_held (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  A worker with marks is due one when it holds leases beyond the last
+//  mark, a heartbeat period after it, and the mark is the highest lease
+//  given; heartbeats out of step count in a row, and anew at a REGISTER.
+static void
+test_session_marks_and_steps (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_session_t *w = s_worker (sched, "w", "q", 2);
+    arb_session_set_acks (w, true, true);
+    assert_false (arb_session_mark_due (w, MONO, 100));  //  no lease yet
+    s_add (sched, "q", 1, 0, NOW);
+    s_add (sched, "q", 2, 0, NOW);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 2);
+    uint64_t newest = arb_task_ext (log.sent[1])->lease;
+    assert_true (newest > arb_task_ext (log.sent[0])->lease);
+    assert_true (arb_session_mark_due (w, MONO, 100));
+    assert_int_equal (arb_session_mark (w, MONO), newest);
+    assert_false (arb_session_mark_due (w, MONO + 100, 100));  //  none beyond it
+    s_give_credit (sched, w, "q", 1);
+    s_add (sched, "q", 3, 0, NOW);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_false (arb_session_mark_due (w, MONO + 99, 100));
+    assert_true (arb_session_mark_due (w, MONO + 100, 100));
+    assert_int_equal (arb_session_out_of_step (w, true), 1);
+    assert_int_equal (arb_session_out_of_step (w, true), 2);
+    assert_int_equal (arb_session_out_of_step (w, false), 0);
+    assert_int_equal (arb_session_out_of_step (w, true), 1);
+    arb_session_set_acks (w, true, true);  //  it registers again
+    assert_int_equal (arb_session_out_of_step (w, true), 1);
+    s_finish_sent (sched, &log);
+    arb_sched_destroy (&sched);
+}
+
 //  arb_sched_unread_fn: every peer has input waiting.
 static bool
 s_has_input (void *arg, arb_session_t *session)
@@ -2141,6 +2177,7 @@ main (void)
         cmocka_unit_test (test_adopt_and_recovery_hold),
         cmocka_unit_test (test_adopt_only_what_was_held),
         cmocka_unit_test (test_lease_expiry_by_liveness),
+        cmocka_unit_test (test_session_marks_and_steps),
         cmocka_unit_test (test_timers),
         cmocka_unit_test (test_timers_fire_in_time_order),
         cmocka_unit_test (test_max_running_and_pause),
