@@ -703,11 +703,14 @@ test_results_are_batched (void **state)
     //  Rounds of 4 tasks that finish together: the worker should answer
     //  a round in fewer messages than tasks. One RESULT per task in every
     //  round would mean no batching at all. On a loaded machine the four
-    //  threads may wake one by one, round after round (a CI run: 20 rounds
-    //  of 4 RESULTs each): rounds go on, up to 60, until one batches.
+    //  threads may wake one by one, round after round (CI runs: 20 rounds
+    //  of 4 RESULTs each; on 2026-12-08, under a mutation run beside CI,
+    //  60): rounds go on, up to 120 (results[] holds 512), until one
+    //  batches. A round is a few ms, and a machine that is not loaded
+    //  batches in the first ones.
     int rounds = 0;
     s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
-    for (int round = 0; round < 60 && (round < 20 || seen->result_msgs >= round * 4);
+    for (int round = 0; round < 120 && (round < 20 || seen->result_msgs >= round * 4);
          round++, rounds++) {
         s_task_t tasks[4];
         char payloads[4][16];
