@@ -129,6 +129,9 @@ test_names_and_macros (void **state)
     //  2024-05-01 is a Wednesday
     EXPECT ("0 9 * * MON-fri", NULL, "2024-05-03T09:00:00Z", "2024-05-06T09:00:00Z");
     EXPECT ("0 9 * jan,Jul *", NULL, "2024-05-01T00:00:00Z", "2024-07-01T09:00:00Z");
+    //  the last name of a field too
+    EXPECT ("0 9 1 nov,DEC *", NULL, "2024-05-01T00:00:00Z", "2024-11-01T09:00:00Z",
+            "2024-12-01T09:00:00Z");
     EXPECT ("0 0 * * sun", NULL, "2024-05-01T00:00:00Z", "2024-05-05T00:00:00Z");
     EXPECT ("0 0 * * 7", NULL, "2024-05-01T00:00:00Z", "2024-05-05T00:00:00Z");
     EXPECT ("0 0 * * 0", NULL, "2024-05-01T00:00:00Z", "2024-05-05T00:00:00Z");
@@ -295,6 +298,9 @@ test_berlin_dst (void **state)
             "2024-03-31T01:00:00Z", "2024-03-31T02:00:00Z");
     EXPECT ("*/30 * * * *", berlin, "2024-03-31T00:15:00Z", "2024-03-31T00:30:00Z",
             "2024-03-31T01:00:00Z", "2024-03-31T01:30:00Z");
+    //  ... up to the last second before the change (01:59:59 CET)
+    EXPECT ("59 59 * * * *", berlin, "2024-03-31T00:30:00Z", "2024-03-31T00:59:59Z",
+            "2024-03-31T01:59:59Z");
     //  2024-10-27: 03:00 CEST becomes 02:00 CET at 01:00Z. A fixed time
     //  shown twice fires the first time only.
     EXPECT ("30 2 * * *", berlin, "2024-10-26T01:00:00Z", "2024-10-27T00:30:00Z",
