@@ -869,6 +869,16 @@ s_fall_back (arb_broker_t *self)
         return -1;
     }
     arb_life_take_over (life, &old);
+    //  the watches the turn used up telling ends it did not commit
+    zframe_t *identity;
+    uint64_t id;
+    while (arb_outbox_next_dropped_end (self->outbox, &identity, &id)) {
+        bool found;
+        if (!arb_life_is_halted (life)
+            && arb_life_watch (life, id, zframe_data (identity), zframe_size (identity), &found))
+            arb_life_halt (life, "watch");
+        zframe_destroy (&identity);
+    }
     self->life = life;
     self->verbs.life = life;
     s_hold_for_claims (self);

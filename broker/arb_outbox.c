@@ -38,6 +38,12 @@ typedef struct {
     size_t n;
 } s_undelivered_t;
 
+//  A task end a dropped DONE would have told: whose watch, which task.
+typedef struct {
+    zframe_t *identity;  //  owned
+    uint64_t id;
+} s_end_t;
+
 struct _arb_outbox_t {
     arb_wire_t *wire;          //  borrowed: the loop's connections
     const arb_clock_t *clock;  //  borrowed: the turn's clock
@@ -50,6 +56,7 @@ struct _arb_outbox_t {
     s_done_t *last_done;      //  in done: the one filled last, or NULL
     zlist_t *subscribers;     //  owned event subscribers (s_subscriber_t *), with their EVENTs
     zlist_t *undelivered;     //  owned s_undelivered_t of the last flush
+    zlist_t *dropped_ends;    //  owned s_end_t of the DONEs the last refuse_all dropped
     arb_loglimit_t refusals;  //  the refusals logged
 };
 
@@ -100,6 +107,7 @@ arb_outbox_new (arb_wire_t *wire, const arb_clock_t *clock)
     zhashx_set_key_destructor (self->done, s_frame_free);
     self->subscribers = zlist_new ();
     self->undelivered = zlist_new ();
+    self->dropped_ends = zlist_new ();
     return self;
 }
 
@@ -154,6 +162,10 @@ arb_outbox_destroy (arb_outbox_t **self_p)
         free (leases);
     }
     zlist_destroy (&self->undelivered);
+    uint64_t id;
+    while (arb_outbox_next_dropped_end (self, &identity, &id))
+        zframe_destroy (&identity);
+    zlist_destroy (&self->dropped_ends);
     free (self);
     *self_p = NULL;
 }
@@ -482,9 +494,44 @@ arb_outbox_abandon (arb_outbox_t *self)
         s_subscriber_drop (sub);
 }
 
+//  Keeps the ends a DONE tells, before it is dropped.
+static void
+s_keep_ends (arb_outbox_t *self, arb_msg_t *done)
+{
+    size_t size;
+    const uint8_t *peer = arb_msg_peer (done, &size);
+    arb_done_body_t *body = arb_msg_done (done);
+    for (size_t i = 0; i < body->tasks.n; i++) {
+        s_end_t *end = (s_end_t *) zmalloc (sizeof (s_end_t));
+        end->identity = zframe_new (peer, size);
+        end->id = body->tasks.v[i].id;
+        zlist_append (self->dropped_ends, end);
+    }
+}
+
+bool
+arb_outbox_next_dropped_end (arb_outbox_t *self, zframe_t **identity_p, uint64_t *id)
+{
+    s_end_t *end = (s_end_t *) zlist_pop (self->dropped_ends);
+    if (!end)
+        return false;
+    *identity_p = end->identity;
+    *id = end->id;
+    free (end);
+    return true;
+}
+
 void
 arb_outbox_refuse_all (arb_outbox_t *self, arb_err_t code, const char *reason)
 {
+    //  a DONE used up its watch when the task ended in memory: the end
+    //  goes with the turn, the watch must not
+    for (arb_msg_t *msg = (arb_msg_t *) zlist_first (self->done_full); msg;
+         msg = (arb_msg_t *) zlist_next (self->done_full))
+        s_keep_ends (self, msg);
+    for (s_done_t *pending = (s_done_t *) zhashx_first (self->done); pending;
+         pending = (s_done_t *) zhashx_next (self->done))
+        s_keep_ends (self, pending->msg);
     arb_msg_t **replies = self->replies;
     size_t count = self->reply_count;
     self->replies = NULL;

@@ -119,8 +119,16 @@ void arb_outbox_abandon (arb_outbox_t *self);
 //  request id) in place of its reply, since nothing it did stayed; an
 //  ERROR the turn made stands (a refusal changed nothing). Everything else
 //  waiting (DONE, EVENT, STOP, HEARTBEAT) is dropped, unsent. The ERRORs
-//  go with the next flush.
+//  go with the next flush. The ends the dropped DONEs told are kept, for
+//  the loop to watch those tasks again (arb_outbox_next_dropped_end).
 void arb_outbox_refuse_all (arb_outbox_t *self, arb_err_t code, const char *reason);
+
+//  A task end that a DONE dropped by arb_outbox_refuse_all would have
+//  told: its watcher's identity (given to the caller: zframe_destroy) and
+//  the task's id; true, or false once there is none left. The end was
+//  never committed, and its watch was used up by it: the caller watches
+//  the task again, or the watcher never hears of it.
+bool arb_outbox_next_dropped_end (arb_outbox_t *self, zframe_t **identity_p, uint64_t *id);
 
 //  Whether what was sent to peer (its routing id) waited in the broker,
 //  not yet written to its connection, at any time since since_ms

@@ -784,6 +784,63 @@ test_no_heartbeat_before_the_welcome (void **state)
     free (keys);
 }
 
+//  What a peer heard of one type (EVENT or DONE) over some turns of the
+//  loop: messages, their records (events, ended tasks), the most records
+//  in one message, records of a queue other than queue (EVENT; NULL:
+//  any), and the events said dropped before them.
+typedef struct {
+    size_t messages, records, most, other_queue;
+    uint64_t dropped;
+} s_heard_t;
+
+static s_heard_t
+s_hear (s_fx_t *fx, zsock_t *sock, arb_msg_type_t type, const char *queue, int turns)
+{
+    s_heard_t heard = {0};
+    for (int turn = 0; turn < turns; turn++) {
+        arb_broker_step (fx->broker, 10);
+        while (zsock_events (sock) & ZMQ_POLLIN) {
+            arb_msg_t *msg = NULL;
+            assert_int_equal (arb_msg_recv (zsock_resolve (sock), NULL, &msg), 0);
+            if (arb_msg_type (msg) == type) {
+                bool event = type == ARB_MSG_EVENT;
+                size_t n = event ? arb_msg_event (msg)->events.n : arb_msg_done (msg)->tasks.n;
+                heard.messages++;
+                heard.records += n;
+                heard.most = n > heard.most ? n : heard.most;
+                for (size_t i = 0; event && queue && i < n; i++)
+                    heard.other_queue += !streq (arb_msg_event (msg)->events.v[i].queue, queue);
+                heard.dropped += event ? arb_msg_event (msg)->dropped : 0;
+            }
+            arb_msg_destroy (&msg);
+        }
+    }
+    return heard;
+}
+
+//  A watch that a failed turn fulfilled (its task ended, the DONE never
+//  left) stays: the end that does commit later reaches the watcher.
+static void
+test_a_watch_fulfilled_by_a_failed_turn_stays (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    int code;
+    uint64_t id = s_submit (fx, "a", &code);
+    zsock_t *watcher = zsock_new_dealer (fx->endpoint);
+    arb_msg_t *watch = arb_msg_new (ARB_MSG_WATCH, 0);
+    *(uint64_t *) arb_msg_grow (watch, &arb_msg_watch (watch)->ids, sizeof (uint64_t), 1) = id;
+    assert_int_equal (s_code (s_call (fx, watcher, watch)), 0);
+    s_disk ("full");
+    assert_int_equal (s_code (s_call (fx, fx->client, s_ids_msg (ARB_MSG_CANCEL, id))),
+                      ARB_ERR_JOURNAL_FULL);
+    s_disk ("");
+    s_wait_writable (fx);
+    assert_int_equal (s_hear (fx, watcher, ARB_MSG_DONE, NULL, 5).records, 0);
+    assert_int_equal (s_code (s_call (fx, fx->client, s_ids_msg (ARB_MSG_CANCEL, id))), 0);
+    assert_int_equal (s_hear (fx, watcher, ARB_MSG_DONE, NULL, 5).records, 1);
+    zsock_destroy (&watcher);
+}
+
 int
 main (void)
 {
@@ -807,6 +864,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_start_on_a_full_disk, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_fan_out_waits_across_a_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_no_heartbeat_before_the_welcome, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_watch_fulfilled_by_a_failed_turn_stays, s_setup,
+                                         s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     unlink (control);
