@@ -13,7 +13,9 @@
     commit failed leaves nothing half done and every request of it
     answered 507, that memory is the journal's again, that requests that
     write are refused (507) and reads served, that a worker goes on, and
-    that the broker takes writes again by itself when the disk does. */
+    that the broker takes writes again by itself when the disk does; and
+    that a turn's DONEs and EVENTs leave after its commit, all of them and
+    within their bounds, or never (its commit failed). */
 
 #include "arb_broker.h"
 #include "arb_journal.h"
@@ -818,6 +820,15 @@ s_hear (s_fx_t *fx, zsock_t *sock, arb_msg_type_t type, const char *queue, int t
     return heard;
 }
 
+//  A CANCEL of every task of a queue.
+static arb_msg_t *
+s_cancel_queue_msg (const char *queue)
+{
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_CANCEL, 0);
+    arb_msg_cancel (msg)->queue = queue;
+    return msg;
+}
+
 //  A watch that a failed turn fulfilled (its task ended, the DONE never
 //  left) stays: the end that does commit later reaches the watcher.
 static void
@@ -838,6 +849,71 @@ test_a_watch_fulfilled_by_a_failed_turn_stays (void **state)
     assert_int_equal (s_hear (fx, watcher, ARB_MSG_DONE, NULL, 5).records, 0);
     assert_int_equal (s_code (s_call (fx, fx->client, s_ids_msg (ARB_MSG_CANCEL, id))), 0);
     assert_int_equal (s_hear (fx, watcher, ARB_MSG_DONE, NULL, 5).records, 1);
+    zsock_destroy (&watcher);
+}
+
+//  A turn's EVENTs and DONEs leave after its commit, all of them, 1,000
+//  records a message at most (PROTOCOL, Bounds), each EVENT to the
+//  subscribers of its queue; a turn whose commit failed sends none of
+//  them, then or later.
+static void
+test_ends_and_events_leave_whole_after_the_commit (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    zsock_t *all = zsock_new_dealer (fx->endpoint), *only_a = zsock_new_dealer (fx->endpoint);
+    zsock_t *watcher = zsock_new_dealer (fx->endpoint);
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_EVENTS, 0);
+    assert_int_equal (s_code (s_call (fx, all, msg)), 0);
+    msg = arb_msg_new (ARB_MSG_EVENTS, 0);
+    arb_msg_events (msg)->queue = "a";
+    assert_int_equal (s_code (s_call (fx, only_a, msg)), 0);
+    //  1,001 tasks in queue a, one in b
+    msg = s_batch_msg (1001);
+    for (size_t i = 0; i < 1001; i++)
+        arb_msg_submit (msg)->tasks.v[i].queue = "a";
+    assert_int_equal (s_code (s_call (fx, fx->client, msg)), 0);
+    msg = s_submit_msg ("b");
+    arb_msg_submit (msg)->tasks.v[0].queue = "b";
+    assert_int_equal (s_code (s_call (fx, fx->client, msg)), 0);
+    s_heard_t heard = s_hear (fx, all, ARB_MSG_EVENT, NULL, 5);
+    assert_int_equal (heard.records, 1002);
+    assert_true (heard.most <= 1000);
+    assert_int_equal (heard.dropped, 0);
+    heard = s_hear (fx, only_a, ARB_MSG_EVENT, "a", 5);
+    assert_int_equal (heard.records, 1001);
+    assert_int_equal (heard.other_queue, 0);
+    msg = arb_msg_new (ARB_MSG_WATCH, 0);
+    uint64_t *ids =
+        (uint64_t *) arb_msg_grow (msg, &arb_msg_watch (msg)->ids, sizeof (uint64_t), 1001);
+    for (size_t i = 0; i < 1001; i++)
+        ids[i] = i + 1;
+    msg = s_call (fx, watcher, msg);
+    assert_int_equal (arb_msg_type (msg), ARB_MSG_WATCHING);
+    assert_int_equal (arb_msg_watching (msg)->watching, 1001);
+    arb_msg_destroy (&msg);
+
+    //  the commit of the cancel fails: its ends and events never leave
+    s_disk ("full");
+    assert_int_equal (s_code (s_call (fx, fx->client, s_cancel_queue_msg ("a"))),
+                      ARB_ERR_JOURNAL_FULL);
+    s_disk ("");
+    s_wait_writable (fx);
+    int code;
+    s_submit (fx, "after", &code);
+    assert_int_equal (code, 0);
+    assert_int_equal (s_hear (fx, watcher, ARB_MSG_DONE, NULL, 5).records, 0);
+    assert_int_equal (s_hear (fx, all, ARB_MSG_EVENT, NULL, 5).records, 1);
+
+    //  once it commits, every end reaches its watcher
+    assert_int_equal (s_code (s_call (fx, fx->client, s_cancel_queue_msg ("a"))), 0);
+    heard = s_hear (fx, watcher, ARB_MSG_DONE, NULL, 5);
+    assert_int_equal (heard.records, 1001);
+    assert_true (heard.most <= 1000);
+    heard = s_hear (fx, all, ARB_MSG_EVENT, NULL, 5);
+    assert_int_equal (heard.records, 1001);
+    assert_true (heard.most <= 1000);
+    zsock_destroy (&all);
+    zsock_destroy (&only_a);
     zsock_destroy (&watcher);
 }
 
@@ -864,6 +940,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_start_on_a_full_disk, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_fan_out_waits_across_a_restart, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_no_heartbeat_before_the_welcome, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_ends_and_events_leave_whole_after_the_commit, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_a_watch_fulfilled_by_a_failed_turn_stays, s_setup,
                                          s_teardown),
     };
