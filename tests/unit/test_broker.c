@@ -917,6 +917,87 @@ test_ends_and_events_leave_whole_after_the_commit (void **state)
     zsock_destroy (&watcher);
 }
 
+//  A SUBMIT of two tasks: "a", and "b" with a dependency on a (when), for
+//  the caller to change.
+static arb_msg_t *
+s_pair_msg (uint32_t when)
+{
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_SUBMIT, 0);
+    arb_submit_body_t *body = arb_msg_submit (msg);
+    arb_task_spec_t *specs =
+        (arb_task_spec_t *) arb_msg_grow (msg, &body->tasks, sizeof (arb_task_spec_t), 2);
+    const char *refs[] = {"a", "b"};
+    for (size_t i = 0; i < 2; i++) {
+        specs[i].name = "job";
+        specs[i].ref = refs[i];
+        specs[i].payload = zframe_new ("x", 1);
+    }
+    arb_dep_t *dep = (arb_dep_t *) arb_msg_grow (msg, &specs[1].after, sizeof (arb_dep_t), 1);
+    *dep = (arb_dep_t){.ref = "a", .when = when};
+    return msg;
+}
+
+//  Workflow checks refuse, as invalid, what would wait for ever or take
+//  the wrong input: a dependency on itself, one of unknown kind or naming
+//  nothing; a parent's result taken with more than one parent or from
+//  one that failed; a fan-out task with dependencies. A pair that is
+//  right is taken.
+static void
+test_workflow_checks (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    assert_int_equal (s_code (s_call (fx, fx->client, s_pair_msg (2))), 0);
+    arb_msg_t *msg = s_pair_msg (0);
+    arb_msg_submit (msg)->tasks.v[1].after.v[0].ref = "b";
+    assert_int_equal (s_code (s_call (fx, fx->client, msg)), ARB_ERR_INVALID);
+    assert_int_equal (s_code (s_call (fx, fx->client, s_pair_msg (3))), ARB_ERR_INVALID);
+    msg = s_pair_msg (0);
+    arb_msg_submit (msg)->tasks.v[1].after.v[0].ref = NULL;
+    assert_int_equal (s_code (s_call (fx, fx->client, msg)), ARB_ERR_INVALID);
+    msg = s_pair_msg (1);
+    arb_msg_submit (msg)->tasks.v[1].input = ARB_INPUT_PARENT;
+    assert_int_equal (s_code (s_call (fx, fx->client, msg)), ARB_ERR_INVALID);
+    msg = s_pair_msg (0);
+    arb_task_spec_t *b = &arb_msg_submit (msg)->tasks.v[1];
+    b->input = ARB_INPUT_PARENT;
+    *(arb_dep_t *) arb_msg_grow (msg, &b->after, sizeof (arb_dep_t), 1) = (arb_dep_t){.id = 1};
+    assert_int_equal (s_code (s_call (fx, fx->client, msg)), ARB_ERR_INVALID);
+    msg = s_pair_msg (0);
+    b = &arb_msg_submit (msg)->tasks.v[1];
+    *(const char **) arb_msg_grow (msg, &b->endpoints, sizeof (char *), 1) = "ghost";
+    b->allow_unknown = true;
+    assert_int_equal (s_code (s_call (fx, fx->client, msg)), ARB_ERR_INVALID);
+    //  none of them left a task
+    assert_int_equal (s_state (fx, 3), 0);
+}
+
+//  A STATUS answers tasks until their payloads reach ARB_REPLY_BYTES, and
+//  says there are more: the ids past the bound are not answered at all.
+static void
+test_status_stops_at_its_bound (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    size_t size = ARB_REPLY_BYTES / 2 + 1;
+    char *big = (char *) malloc (size + 1);
+    memset (big, 'x', size);
+    big[size] = 0;
+    int code;
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS, 0);
+    for (int i = 0; i < 3; i++) {
+        uint64_t id = s_submit (fx, big, &code);
+        assert_int_equal (code, 0);
+        *(uint64_t *) arb_msg_grow (msg, &arb_msg_status (msg)->ids, sizeof (uint64_t), 1) = id;
+    }
+    free (big);
+    arb_msg_status (msg)->with_payload = true;
+    arb_msg_t *reply = s_call (fx, fx->client, msg);
+    arb_status_reply_body_t *out = arb_msg_status_reply (reply);
+    assert_int_equal (out->tasks.n, 2);
+    assert_true (out->more);
+    assert_int_equal (out->tasks.v[1].payload.size, size);
+    arb_msg_destroy (&reply);
+}
+
 int
 main (void)
 {
@@ -944,6 +1025,8 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_a_watch_fulfilled_by_a_failed_turn_stays, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_workflow_checks, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_status_stops_at_its_bound, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     unlink (control);
