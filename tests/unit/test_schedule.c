@@ -170,6 +170,13 @@ test_nothing_due (void **state)
     assert_int_equal (arb_vec_size (&slots), 1);
     arb_vec_free (&slots);
     arb_schedule_destroy (&self);
+    //  missed ones up to one due right now: all of them fire, now's too
+    self = s_schedule ("* * * * * *", "all", T0);
+    assert_int_equal (arb_schedule_due (self, T0 + 3000, false, &slots), T0 + 3000);
+    assert_int_equal (arb_vec_size (&slots), 3);
+    assert_int_equal (slots.v[2], T0 + 3000);
+    arb_vec_free (&slots);
+    arb_schedule_destroy (&self);
 }
 
 static void
@@ -226,6 +233,13 @@ test_info_and_task (void **state)
                  && spec.retention_ms == 3600000);
     assert_memory_equal (zframe_data (spec.payload), "{}", 2);
     zframe_destroy (&spec.payload);
+    //  the next slot's own offset: at 02:45 CEST on 2024-10-27 (00:45Z)
+    //  the next 02:30 is on the 28th, in CET, an hour ahead of UTC
+    arb_schedule_skip (self, 1729989900000ull);
+    arb_schedule_info (self, &out);
+    assert_int_equal (out.next_ms, 1730079000000ull);
+    assert_int_equal (out.next_offset_s, 3600);
+    zframe_destroy (&out.payload);
 
     //  the longest name still makes a key within the limit
     char name[ARB_SCHEDULE_NAME_MAX + 1];
