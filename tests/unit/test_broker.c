@@ -998,6 +998,64 @@ test_status_stops_at_its_bound (void **state)
     arb_msg_destroy (&reply);
 }
 
+//  The answer for one id of a CANCEL or RETRY, and its count.
+static arb_outcome_info_t
+s_outcome (arb_msg_t *reply, size_t i, uint32_t *count)
+{
+    bool cancel = arb_msg_type (reply) == ARB_MSG_CANCEL_REPLY;
+    assert_true (cancel || arb_msg_type (reply) == ARB_MSG_RETRY_REPLY);
+    arb_outcome_info_t outcome =
+        cancel ? arb_msg_cancel_reply (reply)->tasks.v[i] : arb_msg_retry_reply (reply)->tasks.v[i];
+    *count = cancel ? arb_msg_cancel_reply (reply)->count : arb_msg_retry_reply (reply)->count;
+    return outcome;
+}
+
+//  CANCEL and RETRY answer each id: done (0), not in a state that allows
+//  it (409, with its state), or unknown (404); a CANCEL of a group name
+//  reaches every group of that name.
+static void
+test_cancel_and_retry_answer_each_id (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    int code;
+    uint64_t a = s_submit (fx, "a", &code), b = s_submit (fx, "b", &code);
+    arb_msg_t *reply = s_call (fx, fx->client, s_ids_msg (ARB_MSG_CANCEL, a));
+    uint32_t count;
+    arb_outcome_info_t outcome = s_outcome (reply, 0, &count);
+    assert_true (outcome.code == 0 && outcome.state == ARB_STATE_CANCELLED && count == 1);
+    arb_msg_destroy (&reply);
+    arb_msg_t *msg = s_ids_msg (ARB_MSG_CANCEL, a);
+    *(uint64_t *) arb_msg_grow (msg, &arb_msg_cancel (msg)->ids, sizeof (uint64_t), 1) = 999;
+    reply = s_call (fx, fx->client, msg);
+    outcome = s_outcome (reply, 0, &count);
+    assert_true (outcome.code == ARB_ERR_CONFLICT && outcome.state == ARB_STATE_CANCELLED);
+    outcome = s_outcome (reply, 1, &count);
+    assert_true (outcome.code == ARB_ERR_NOT_FOUND && outcome.state == 0 && count == 0);
+    arb_msg_destroy (&reply);
+    //  a task waiting to run has nothing to retry
+    msg = arb_msg_new (ARB_MSG_RETRY, 0);
+    *(uint64_t *) arb_msg_grow (msg, &arb_msg_retry (msg)->ids, sizeof (uint64_t), 1) = b;
+    reply = s_call (fx, fx->client, msg);
+    outcome = s_outcome (reply, 0, &count);
+    assert_true (outcome.code == ARB_ERR_CONFLICT && outcome.state == ARB_STATE_READY
+                 && count == 0);
+    arb_msg_destroy (&reply);
+    //  two groups of one name
+    for (int g = 0; g < 2; g++) {
+        msg = s_submit_msg ("member");
+        arb_msg_submit (msg)->flow_kind = ARB_FLOW_GROUP;
+        arb_msg_submit (msg)->flow_name = "g";
+        arb_msg_submit (msg)->tasks.v[0].ref = "m";
+        assert_int_equal (s_code (s_call (fx, fx->client, msg)), 0);
+    }
+    msg = arb_msg_new (ARB_MSG_CANCEL, 0);
+    arb_msg_cancel (msg)->group = "g";
+    reply = s_call (fx, fx->client, msg);
+    assert_int_equal (arb_msg_type (reply), ARB_MSG_CANCEL_REPLY);
+    assert_int_equal (arb_msg_cancel_reply (reply)->count, 2);
+    arb_msg_destroy (&reply);
+}
+
 int
 main (void)
 {
@@ -1027,6 +1085,7 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_workflow_checks, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_status_stops_at_its_bound, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_cancel_and_retry_answer_each_id, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     unlink (control);
