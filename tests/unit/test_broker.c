@@ -1056,6 +1056,104 @@ test_cancel_and_retry_answer_each_id (void **state)
     arb_msg_destroy (&reply);
 }
 
+//  Registers fx->worker (once) and takes up to max ready tasks of queue:
+//  the DISPATCH that answers.
+static arb_msg_t *
+s_take (s_fx_t *fx, const char *queue, uint32_t max)
+{
+    if (!fx->worker) {
+        fx->worker = zsock_new_dealer (fx->endpoint);
+        arb_msg_t *msg = s_register_msg ();
+        arb_msg_register (msg)->slots = 4;
+        arb_msg_t *welcome = s_call (fx, fx->worker, msg);
+        assert_int_equal (arb_msg_type (welcome), ARB_MSG_WELCOME);
+        arb_msg_destroy (&welcome);
+    }
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_TAKE, 0);
+    arb_msg_take (msg)->queue = queue;
+    arb_msg_take (msg)->max = max;
+    arb_msg_t *reply = s_call (fx, fx->worker, msg);
+    assert_int_equal (arb_msg_type (reply), ARB_MSG_DISPATCH);
+    assert_true (arb_msg_dispatch (reply)->tasks.n > 0);
+    return reply;
+}
+
+//  A RESULT for every task of a DISPATCH (destroyed): outcome, and a
+//  result of size bytes each.
+static void
+s_result (s_fx_t *fx, arb_msg_t **dispatch_p, uint32_t outcome, size_t size)
+{
+    arb_dispatch_body_t *dispatch = arb_msg_dispatch (*dispatch_p);
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_RESULT, 0);
+    arb_result_body_t *body = arb_msg_result (msg);
+    arb_result_item_t *items = (arb_result_item_t *) arb_msg_grow (
+        msg, &body->results, sizeof (arb_result_item_t), dispatch->tasks.n);
+    char *bytes = (char *) calloc (size ? size : 1, 1);
+    for (size_t i = 0; i < dispatch->tasks.n; i++)
+        items[i] = (arb_result_item_t){.id = dispatch->tasks.v[i].id,
+                                       .lease = dispatch->tasks.v[i].lease,
+                                       .outcome = outcome,
+                                       .error = outcome ? "failed" : NULL,
+                                       .result = zframe_new (bytes, size)};
+    free (bytes);
+    arb_msg_destroy (dispatch_p);
+    s_send (fx, fx->worker, msg);
+}
+
+//  Results that end in one turn for one watcher go in more than one DONE
+//  once they pass ARB_REPLY_BYTES: three of half that in two.
+static void
+test_big_results_end_in_done_messages_apart (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    zsock_t *watcher = zsock_new_dealer (fx->endpoint);
+    arb_msg_t *msg = s_batch_msg (3);
+    arb_msg_submit (msg)->watch = true;
+    assert_int_equal (s_code (s_call (fx, watcher, msg)), 0);
+    arb_msg_t *dispatch = s_take (fx, "default", 3);
+    assert_int_equal (arb_msg_dispatch (dispatch)->tasks.n, 3);
+    s_result (fx, &dispatch, ARB_OUTCOME_OK, ARB_REPLY_BYTES / 2 + 1);
+    s_heard_t heard = {0};
+    for (int turn = 0; turn < 100 && heard.records < 3; turn++) {
+        s_heard_t more = s_hear (fx, watcher, ARB_MSG_DONE, NULL, 1);
+        heard.records += more.records;
+        heard.messages += more.messages;
+    }
+    assert_int_equal (heard.records, 3);
+    assert_int_equal (heard.messages, 2);
+    zsock_destroy (&watcher);
+}
+
+//  RETRY of a queue's dead tasks (all) retries each whatever it died of:
+//  one that died because its parent (in another queue) did comes back.
+static void
+test_retry_of_a_queue_takes_what_died_of_a_parent (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    arb_msg_t *msg = s_pair_msg (0);
+    arb_msg_submit (msg)->tasks.v[0].queue = "x";
+    arb_msg_submit (msg)->tasks.v[1].queue = "y";
+    msg = s_call (fx, fx->client, msg);
+    assert_int_equal (arb_msg_type (msg), ARB_MSG_SUBMITTED);
+    uint64_t parent = arb_msg_submitted (msg)->tasks.v[0].id;
+    uint64_t child = arb_msg_submitted (msg)->tasks.v[1].id;
+    arb_msg_destroy (&msg);
+    arb_msg_t *dispatch = s_take (fx, "x", 1);
+    s_result (fx, &dispatch, ARB_OUTCOME_FAIL, 0);
+    for (int turn = 0; turn < 100 && s_state (fx, child) != ARB_STATE_DEAD; turn++)
+        arb_broker_step (fx->broker, 10);
+    assert_int_equal (s_state (fx, parent), ARB_STATE_DEAD);
+    assert_int_equal (s_state (fx, child), ARB_STATE_DEAD);
+    msg = arb_msg_new (ARB_MSG_RETRY, 0);
+    arb_msg_retry (msg)->queue = "y";
+    arb_msg_retry (msg)->all = true;
+    arb_msg_t *reply = s_call (fx, fx->client, msg);
+    assert_int_equal (arb_msg_type (reply), ARB_MSG_RETRY_REPLY);
+    assert_int_equal (arb_msg_retry_reply (reply)->count, 1);
+    arb_msg_destroy (&reply);
+    assert_int_not_equal (s_state (fx, child), ARB_STATE_DEAD);
+}
+
 int
 main (void)
 {
@@ -1086,6 +1184,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_workflow_checks, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_status_stops_at_its_bound, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_cancel_and_retry_answer_each_id, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_big_results_end_in_done_messages_apart, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_retry_of_a_queue_takes_what_died_of_a_parent, s_setup,
+                                         s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     unlink (control);
