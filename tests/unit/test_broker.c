@@ -1012,7 +1012,8 @@ s_outcome (arb_msg_t *reply, size_t i, uint32_t *count)
 
 //  CANCEL and RETRY answer each id: done (0), not in a state that allows
 //  it (409, with its state), or unknown (404); a CANCEL of a group name
-//  reaches every group of that name.
+//  reaches every group of that name. (And a WATCH of an ended task is
+//  answered before its DONE.)
 static void
 test_cancel_and_retry_answer_each_id (void **state)
 {
@@ -1032,6 +1033,22 @@ test_cancel_and_retry_answer_each_id (void **state)
     outcome = s_outcome (reply, 1, &count);
     assert_true (outcome.code == ARB_ERR_NOT_FOUND && outcome.state == 0 && count == 0);
     arb_msg_destroy (&reply);
+    //  a watch of an ended task: WATCHING, then the DONE (PROTOCOL, WATCH)
+    msg = arb_msg_new (ARB_MSG_WATCH, 0);
+    *(uint64_t *) arb_msg_grow (msg, &arb_msg_watch (msg)->ids, sizeof (uint64_t), 1) = a;
+    s_send (fx, fx->client, msg);
+    arb_msg_type_t heard[2] = {0, 0};
+    for (int turn = 0, n = 0; turn < 100 && n < 2; turn++) {
+        arb_broker_step (fx->broker, 10);
+        while (n < 2 && (zsock_events (fx->client) & ZMQ_POLLIN)) {
+            assert_int_equal (arb_msg_recv (zsock_resolve (fx->client), NULL, &msg), 0);
+            if (arb_msg_type (msg) != ARB_MSG_HEARTBEAT)
+                heard[n++] = arb_msg_type (msg);
+            arb_msg_destroy (&msg);
+        }
+    }
+    assert_int_equal (heard[0], ARB_MSG_WATCHING);
+    assert_int_equal (heard[1], ARB_MSG_DONE);
     //  a task waiting to run has nothing to retry
     msg = arb_msg_new (ARB_MSG_RETRY, 0);
     *(uint64_t *) arb_msg_grow (msg, &arb_msg_retry (msg)->ids, sizeof (uint64_t), 1) = b;
