@@ -1171,6 +1171,44 @@ test_retry_of_a_queue_takes_what_died_of_a_parent (void **state)
     assert_int_not_equal (s_state (fx, child), ARB_STATE_DEAD);
 }
 
+//  A LIST page: the ids it holds, written "1,2," into ids; whether more.
+static bool
+s_list (s_fx_t *fx, uint64_t after_id, uint32_t limit, char *ids, size_t size)
+{
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_LIST, 0);
+    arb_msg_list (msg)->after_id = after_id;
+    arb_msg_list (msg)->limit = limit;
+    arb_msg_t *reply = s_call (fx, fx->client, msg);
+    assert_int_equal (arb_msg_type (reply), ARB_MSG_LIST_REPLY);
+    arb_list_reply_body_t *out = arb_msg_list_reply (reply);
+    ids[0] = 0;
+    for (size_t i = 0; i < out->tasks.n; i++)
+        snprintf (ids + strlen (ids), size - strlen (ids), "%" PRIu64 ",", out->tasks.v[i].id);
+    bool more = out->more;
+    arb_msg_destroy (&reply);
+    return more;
+}
+
+//  LIST pages through open and ended tasks alike by id: each page starts
+//  after the last id of the one before, and says more only if a task
+//  matches past it.
+static void
+test_list_pages_by_id (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    int code;
+    for (int i = 0; i < 3; i++)
+        s_submit (fx, "t", &code);
+    assert_int_equal (s_code (s_call (fx, fx->client, s_ids_msg (ARB_MSG_CANCEL, 2))), 0);
+    char ids[64];
+    assert_false (s_list (fx, 0, 3, ids, sizeof (ids)));
+    assert_string_equal (ids, "1,2,3,");
+    assert_true (s_list (fx, 0, 2, ids, sizeof (ids)));
+    assert_string_equal (ids, "1,2,");
+    assert_false (s_list (fx, 1, 2, ids, sizeof (ids)));
+    assert_string_equal (ids, "2,3,");
+}
+
 int
 main (void)
 {
@@ -1205,6 +1243,7 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_retry_of_a_queue_takes_what_died_of_a_parent, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_list_pages_by_id, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     unlink (control);
