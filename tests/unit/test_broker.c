@@ -37,6 +37,7 @@ typedef struct {
     zsock_t *client;  //  a DEALER to the broker
     zsock_t *worker;  //  another, as a worker; NULL until s_worker
     uint32_t reqid;
+    size_t hot_max;  //  the broker's hot_max (0: its default)
 } s_fx_t;
 
 //  The control file of the test VFS (the same for the whole process).
@@ -62,6 +63,7 @@ s_start (s_fx_t *fx)
     config.heartbeat_ms = 100;
     config.liveness_ms = 2000;
     config.recovery_ms = 0;
+    config.hot_max = fx->hot_max;
     fx->broker = arb_broker_new (&config);
     assert_non_null (fx->broker);
     fx->client = zsock_new_dealer (fx->endpoint);
@@ -1209,6 +1211,26 @@ test_list_pages_by_id (void **state)
     assert_string_equal (ids, "2,3,");
 }
 
+//  A CANCEL of a task in the cold backlog (in the journal only) cancels
+//  it, as one of a task in memory.
+static void
+test_cancel_reaches_a_cold_task (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    s_stop (fx);
+    fx->hot_max = 2;
+    s_start (fx);
+    assert_int_equal (s_code (s_call (fx, fx->client, s_batch_msg (5))), 0);
+    for (int turn = 0; turn < 5; turn++)
+        arb_broker_step (fx->broker, 10);
+    arb_msg_t *reply = s_call (fx, fx->client, s_ids_msg (ARB_MSG_CANCEL, 5));
+    uint32_t count;
+    arb_outcome_info_t outcome = s_outcome (reply, 0, &count);
+    assert_true (outcome.code == 0 && outcome.state == ARB_STATE_CANCELLED && count == 1);
+    arb_msg_destroy (&reply);
+    assert_int_equal (s_state (fx, 5), ARB_STATE_CANCELLED);
+}
+
 int
 main (void)
 {
@@ -1244,6 +1266,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_retry_of_a_queue_takes_what_died_of_a_parent, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_list_pages_by_id, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_cancel_reaches_a_cold_task, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     unlink (control);
