@@ -1231,6 +1231,24 @@ test_cancel_reaches_a_cold_task (void **state)
     assert_int_equal (s_state (fx, 5), ARB_STATE_CANCELLED);
 }
 
+//  A STATUS that names an id twice answers it twice, the same.
+static void
+test_status_answers_an_id_given_twice (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    int code;
+    uint64_t id = s_submit (fx, "a", &code);
+    arb_msg_t *msg = s_ids_msg (ARB_MSG_STATUS, id);
+    *(uint64_t *) arb_msg_grow (msg, &arb_msg_status (msg)->ids, sizeof (uint64_t), 1) = id;
+    arb_msg_t *reply = s_call (fx, fx->client, msg);
+    arb_status_reply_body_t *out = arb_msg_status_reply (reply);
+    assert_int_equal (out->tasks.n, 2);
+    for (size_t i = 0; i < 2; i++)
+        assert_true (out->tasks.v[i].id == id && out->tasks.v[i].found
+                     && out->tasks.v[i].state == ARB_STATE_READY);
+    arb_msg_destroy (&reply);
+}
+
 int
 main (void)
 {
@@ -1267,6 +1285,8 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_list_pages_by_id, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_cancel_reaches_a_cold_task, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_status_answers_an_id_given_twice, s_setup,
+                                         s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     unlink (control);
