@@ -1249,6 +1249,30 @@ test_status_answers_an_id_given_twice (void **state)
     arb_msg_destroy (&reply);
 }
 
+//  A TAKE's reply (DISPATCH) that the socket cannot deliver, its peer gone
+//  between the TAKE and the flush, gives its task back at once, though it
+//  holds a single task.
+static void
+test_an_undelivered_take_gives_its_task_back (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    int code;
+    uint64_t id = s_submit (fx, "a", &code);
+    fx->worker = zsock_new_dealer (fx->endpoint);
+    arb_msg_t *welcome = s_call (fx, fx->worker, s_register_msg ());
+    assert_int_equal (arb_msg_type (welcome), ARB_MSG_WELCOME);
+    arb_msg_destroy (&welcome);
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_TAKE, 0);
+    arb_msg_take (msg)->queue = "default";
+    arb_msg_take (msg)->max = 1;
+    s_send (fx, fx->worker, msg);
+    zsock_destroy (&fx->worker);
+    zclock_sleep (20);  //  the ROUTER forgets the peer; its TAKE is read still
+    for (int turn = 0; turn < 20; turn++)
+        arb_broker_step (fx->broker, 10);
+    assert_int_equal (s_state (fx, id), ARB_STATE_READY);
+}
+
 int
 main (void)
 {
@@ -1286,6 +1310,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_list_pages_by_id, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_cancel_reaches_a_cold_task, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_status_answers_an_id_given_twice, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_an_undelivered_take_gives_its_task_back, s_setup,
                                          s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
