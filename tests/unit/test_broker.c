@@ -943,7 +943,8 @@ s_pair_msg (uint32_t when)
 //  the wrong input: a dependency on itself, one of unknown kind or naming
 //  nothing; a parent's result taken with more than one parent or from
 //  one that failed; a fan-out task with dependencies. A pair that is
-//  right is taken.
+//  right is taken. So are retries at their bound; past it, or a time to
+//  run over a year ahead, are refused.
 static void
 test_workflow_checks (void **state)
 {
@@ -971,6 +972,16 @@ test_workflow_checks (void **state)
     assert_int_equal (s_code (s_call (fx, fx->client, msg)), ARB_ERR_INVALID);
     //  none of them left a task
     assert_int_equal (s_state (fx, 3), 0);
+    //  bounds of a task's options: the bound itself is taken
+    msg = s_submit_msg ("r");
+    arb_msg_submit (msg)->tasks.v[0].retries = ARB_RETRIES_MAX;
+    assert_int_equal (s_code (s_call (fx, fx->client, msg)), 0);
+    msg = s_submit_msg ("r");
+    arb_msg_submit (msg)->tasks.v[0].retries = ARB_RETRIES_MAX + 1;
+    assert_int_equal (s_code (s_call (fx, fx->client, msg)), ARB_ERR_INVALID);
+    msg = s_submit_msg ("at");
+    arb_msg_submit (msg)->tasks.v[0].at_ms = (uint64_t) zclock_time () + 2 * ARB_DELAY_MAX_MS;
+    assert_int_equal (s_code (s_call (fx, fx->client, msg)), ARB_ERR_INVALID);
 }
 
 //  A STATUS answers tasks until their payloads reach ARB_REPLY_BYTES, and
