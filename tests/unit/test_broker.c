@@ -1086,19 +1086,26 @@ test_cancel_and_retry_answer_each_id (void **state)
     arb_msg_destroy (&reply);
 }
 
+//  Registers fx->worker, with slots, once.
+static void
+s_worker (s_fx_t *fx, uint32_t slots)
+{
+    if (fx->worker)
+        return;
+    fx->worker = zsock_new_dealer (fx->endpoint);
+    arb_msg_t *msg = s_register_msg ();
+    arb_msg_register (msg)->slots = slots;
+    arb_msg_t *welcome = s_call (fx, fx->worker, msg);
+    assert_int_equal (arb_msg_type (welcome), ARB_MSG_WELCOME);
+    arb_msg_destroy (&welcome);
+}
+
 //  Registers fx->worker (once) and takes up to max ready tasks of queue:
 //  the DISPATCH that answers.
 static arb_msg_t *
 s_take (s_fx_t *fx, const char *queue, uint32_t max)
 {
-    if (!fx->worker) {
-        fx->worker = zsock_new_dealer (fx->endpoint);
-        arb_msg_t *msg = s_register_msg ();
-        arb_msg_register (msg)->slots = 4;
-        arb_msg_t *welcome = s_call (fx, fx->worker, msg);
-        assert_int_equal (arb_msg_type (welcome), ARB_MSG_WELCOME);
-        arb_msg_destroy (&welcome);
-    }
+    s_worker (fx, 4);
     arb_msg_t *msg = arb_msg_new (ARB_MSG_TAKE, 0);
     arb_msg_take (msg)->queue = queue;
     arb_msg_take (msg)->max = max;
@@ -1269,10 +1276,7 @@ test_an_undelivered_take_gives_its_task_back (void **state)
     s_fx_t *fx = (s_fx_t *) *state;
     int code;
     uint64_t id = s_submit (fx, "a", &code);
-    fx->worker = zsock_new_dealer (fx->endpoint);
-    arb_msg_t *welcome = s_call (fx, fx->worker, s_register_msg ());
-    assert_int_equal (arb_msg_type (welcome), ARB_MSG_WELCOME);
-    arb_msg_destroy (&welcome);
+    s_worker (fx, 1);
     arb_msg_t *msg = arb_msg_new (ARB_MSG_TAKE, 0);
     arb_msg_take (msg)->queue = "default";
     arb_msg_take (msg)->max = 1;
