@@ -488,10 +488,17 @@ test_failed_turn_is_all_or_nothing (void **state)
     uint32_t submit = s_send (fx, fx->client, s_submit_msg ("b"));
     uint32_t cancel = s_send (fx, fx->client, s_ids_msg (ARB_MSG_CANCEL, a));
     uint32_t status = s_send (fx, fx->client, s_ids_msg (ARB_MSG_STATUS, a + 1));
+    arb_msg_t *bad = s_submit_msg ("c");
+    arb_msg_submit (bad)->tasks.v[0].name = "";
+    uint32_t refused = s_send (fx, fx->client, bad);
     zclock_sleep (20);
     s_expect_full (fx, submit);
     s_expect_full (fx, cancel);
     s_expect_full (fx, status);
+    //  a refusal changed nothing: it stands
+    arb_msg_t *reply = s_receive (fx, fx->client, 0, refused, 300);
+    assert_non_null (reply);
+    assert_int_equal (s_code (reply), ARB_ERR_INVALID);
     assert_int_equal (s_state (fx, a), ARB_STATE_READY);
     assert_int_equal (s_state (fx, a + 1), 0);
     s_undone_then_recovered (fx, a);
@@ -914,6 +921,16 @@ test_ends_and_events_leave_whole_after_the_commit (void **state)
     heard = s_hear (fx, all, ARB_MSG_EVENT, NULL, 5);
     assert_int_equal (heard.records, 1001);
     assert_true (heard.most <= 1000);
+    //  a new filter replaces the old
+    msg = arb_msg_new (ARB_MSG_EVENTS, 0);
+    arb_msg_events (msg)->queue = "b";
+    assert_int_equal (s_code (s_call (fx, only_a, msg)), 0);
+    msg = s_submit_msg ("b2");
+    arb_msg_submit (msg)->tasks.v[0].queue = "b";
+    assert_int_equal (s_code (s_call (fx, fx->client, msg)), 0);
+    heard = s_hear (fx, only_a, ARB_MSG_EVENT, "b", 5);
+    assert_int_equal (heard.records, 1);
+    assert_int_equal (heard.other_queue, 0);
     zsock_destroy (&all);
     zsock_destroy (&only_a);
     zsock_destroy (&watcher);
