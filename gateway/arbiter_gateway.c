@@ -18,6 +18,7 @@
 #include "arb_kestrel.h"
 #include "arb_listener.h"
 #include "arb_log.h"
+#include "arb_curve_options.h"
 #include "arb_options.h"
 #include "arb_static.h"
 #include "arb_tasker.h"

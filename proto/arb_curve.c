@@ -114,7 +114,7 @@ s_load (const char *cert_path,
     //  is not one, zcert_load's errno came from something else it tried
     int error = access (broker_key, R_OK) == 0 ? 0 : errno;
     snprintf (why, size,
-              "%s: '%.64s' is neither the broker's public key (%d Z85 characters) nor a "
+              "%s: '%.256s' is neither the broker's public key (%d Z85 characters) nor a "
               "certificate file holding it%s%s",
               key_what, broker_key, ARB_CURVE_KEY_LEN, error ? ": " : "",
               error ? strerror (error) : "");

@@ -25,8 +25,6 @@
 #include <czmq.h>
 #include <stdbool.h>
 
-#include "arb_options.h"
-
 //  The roles a certificate may carry, as bits so that a verb can name
 //  the roles it takes (broker/arb_verbs.c). admin may do everything.
 typedef enum {
@@ -73,13 +71,6 @@ arb_curve_t *arb_curve_resolve (const char *cert_path,
                                 const char *key_where,
                                 char *why,
                                 size_t size);
-
-//  arb_curve_resolve for a program whose settings (arb_options.h) have
-//  `cert` and `broker-key`, their defaults $ARBITER_CERT's and
-//  $ARBITER_BROKER_KEY's values: each is named where it was given
-//  (arb_options_origin), else as the variable.
-arb_curve_t *arb_curve_resolve_options (
-    arb_options_t *options, const char *cert_path, const char *broker_key, char *why, size_t size);
 
 //  A copy (the caller owns it).
 arb_curve_t *arb_curve_dup (const arb_curve_t *self);

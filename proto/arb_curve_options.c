@@ -1,12 +1,12 @@
 /*  arb_curve_options.c — a program's CURVE setup from its settings
-    (arb_curve_resolve_options); see arb_curve.h.
+    (arb_curve_resolve_options); see arb_curve_options.h.
 
     Its own object file: only the programs that read settings with
     arb_options (the gateway, arbiter-worker) link the settings reader
     through it, not the CLI or a program on libarbiter alone.
 */
 
-#include "arb_curve.h"
+#include "arb_curve_options.h"
 
 arb_curve_t *
 arb_curve_resolve_options (

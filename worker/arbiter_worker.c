@@ -16,6 +16,7 @@
 #include "arb_exec.h"
 #include "arb_hangup.h"
 #include "arb_log.h"
+#include "arb_curve_options.h"
 #include "arb_options.h"
 #include "arb_worker.h"
 
