@@ -433,8 +433,7 @@ arb_cli_client (arb_cli_t *cli)
                      why);
         return NULL;
     }
-    arb_curve_t *curve =
-        arb_curve_resolve (cli->cert, NULL, cli->broker_key, NULL, why, sizeof (why));
+    arb_curve_t *curve = arb_curve_resolve (cli->cert, cli->broker_key, why, sizeof (why));
     if (!curve && *why) {
         arb_cli_say (cli, 0, "%s", why);
         return NULL;

@@ -182,7 +182,7 @@ arb_client_t *
 arb_client_new (const char *endpoint)
 {
     char why[512];
-    arb_curve_t *curve = arb_curve_resolve (NULL, NULL, NULL, NULL, why, sizeof (why));
+    arb_curve_t *curve = arb_curve_resolve (NULL, NULL, why, sizeof (why));
     if (!curve && *why) {
         zsys_error ("client: %s", why);
         errno = EINVAL;

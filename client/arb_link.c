@@ -250,7 +250,7 @@ arb_link_new (const char *endpoint,
               void *arg)
 {
     char why[512];
-    arb_curve_t *curve = arb_curve_resolve (NULL, NULL, NULL, NULL, why, sizeof (why));
+    arb_curve_t *curve = arb_curve_resolve (NULL, NULL, why, sizeof (why));
     if (!curve && *why) {
         zsys_error ("link: %s", why);
         return NULL;

@@ -131,12 +131,18 @@ arb_curve_new (const char *cert_path, const char *broker_key, char *why, size_t 
 }
 
 arb_curve_t *
-arb_curve_resolve (const char *cert_path,
-                   const char *cert_where,
-                   const char *broker_key,
-                   const char *key_where,
-                   char *why,
-                   size_t size)
+arb_curve_resolve (const char *cert_path, const char *broker_key, char *why, size_t size)
+{
+    return arb_curve_resolve_named (cert_path, NULL, broker_key, NULL, why, size);
+}
+
+arb_curve_t *
+arb_curve_resolve_named (const char *cert_path,
+                         const char *cert_where,
+                         const char *broker_key,
+                         const char *key_where,
+                         char *why,
+                         size_t size)
 {
     assert (why && size);
     why[0] = '\0';

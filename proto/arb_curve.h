@@ -59,18 +59,22 @@ arb_curve_t *arb_curve_new (const char *cert_path, const char *broker_key, char 
 
 //  The setup a program was told of: cert_path, else $ARBITER_CERT, and
 //  broker_key, else $ARBITER_BROKER_KEY (NULL or empty: not given).
-//  cert_where and key_where say where the two given came from, as
-//  messages name them (arb_options_origin: "--cert", "FILE:LINE: cert",
+//  Neither given: NULL with why empty (no CURVE: the broker must run
+//  without --curve). Only one of them given, or they cannot be loaded:
+//  NULL with the reason in why, which names the option or variable.
+arb_curve_t *
+arb_curve_resolve (const char *cert_path, const char *broker_key, char *why, size_t size);
+
+//  arb_curve_resolve, with cert_where and key_where saying where the two
+//  given came from, as messages name them ("--cert", "FILE:LINE: cert",
 //  or "$ARBITER_CERT" for a value the variable gave; NULL: "--cert" and
-//  "--broker-key"). Neither given: NULL with why empty (no CURVE: the
-//  broker must run without --curve). Only one of them given, or they
-//  cannot be loaded: NULL with the reason in why, which names where.
-arb_curve_t *arb_curve_resolve (const char *cert_path,
-                                const char *cert_where,
-                                const char *broker_key,
-                                const char *key_where,
-                                char *why,
-                                size_t size);
+//  "--broker-key").
+arb_curve_t *arb_curve_resolve_named (const char *cert_path,
+                                      const char *cert_where,
+                                      const char *broker_key,
+                                      const char *key_where,
+                                      char *why,
+                                      size_t size);
 
 //  A copy (the caller owns it).
 arb_curve_t *arb_curve_dup (const arb_curve_t *self);

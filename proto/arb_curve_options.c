@@ -16,5 +16,5 @@ arb_curve_resolve_options (
     arb_options_origin (options, "cert", "$" ARB_CURVE_ENV_CERT, cert_where, sizeof (cert_where));
     arb_options_origin (options, "broker-key", "$" ARB_CURVE_ENV_KEY, key_where,
                         sizeof (key_where));
-    return arb_curve_resolve (cert_path, cert_where, broker_key, key_where, why, size);
+    return arb_curve_resolve_named (cert_path, cert_where, broker_key, key_where, why, size);
 }

@@ -625,7 +625,7 @@ s_run_setup (arb_worker_t *self)
         self->run_curve = arb_curve_dup (self->curve);
     else {
         char why[512];
-        self->run_curve = arb_curve_resolve (NULL, NULL, NULL, NULL, why, sizeof (why));
+        self->run_curve = arb_curve_resolve (NULL, NULL, why, sizeof (why));
         if (!self->run_curve && *why) {
             ARB_WORKER_ERROR (self, "worker: %s", why);
             return -1;

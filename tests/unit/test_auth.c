@@ -108,33 +108,33 @@ test_curve_loading (void **state)
     //  nothing given: no CURVE, and no complaint
     unsetenv (ARB_CURVE_ENV_CERT);
     unsetenv (ARB_CURVE_ENV_KEY);
-    assert_null (arb_curve_resolve (NULL, NULL, NULL, NULL, why, sizeof (why)));
+    assert_null (arb_curve_resolve (NULL, NULL, why, sizeof (why)));
     assert_string_equal (why, "");
     //  from the environment, an option over its variable
     setenv (ARB_CURVE_ENV_CERT, "/nonexistent/x.cert_secret", 1);
     setenv (ARB_CURVE_ENV_KEY, broker_path, 1);
-    curve = arb_curve_resolve (secret, NULL, NULL, NULL, why, sizeof (why));
+    curve = arb_curve_resolve (secret, NULL, why, sizeof (why));
     assert_non_null (curve);
     arb_curve_destroy (&curve);
-    assert_null (arb_curve_resolve (NULL, NULL, NULL, NULL, why, sizeof (why)));
+    assert_null (arb_curve_resolve (NULL, NULL, why, sizeof (why)));
     assert_non_null (strstr (why, "$ARBITER_CERT: cannot read a certificate from "
                                   "'/nonexistent/x.cert_secret'"));
     //  one without the other
     unsetenv (ARB_CURVE_ENV_KEY);
-    assert_null (arb_curve_resolve (secret, NULL, "", NULL, why, sizeof (why)));
+    assert_null (arb_curve_resolve (secret, "", why, sizeof (why)));
     assert_string_equal (why, "--cert is given but not the broker's key (--broker-key or "
                               "$ARBITER_BROKER_KEY): CURVE needs both");
     unsetenv (ARB_CURVE_ENV_CERT);
-    assert_null (arb_curve_resolve (NULL, NULL, broker_path, NULL, why, sizeof (why)));
+    assert_null (arb_curve_resolve (NULL, broker_path, why, sizeof (why)));
     assert_non_null (strstr (why, "--broker-key is given but not the certificate"));
     //  a public certificate alone, a key that is neither
     unlink (secret);
-    assert_null (arb_curve_resolve (public_path, NULL, broker_path, NULL, why, sizeof (why)));
+    assert_null (arb_curve_resolve (public_path, broker_path, why, sizeof (why)));
     assert_non_null (strstr (why, "holds no secret key"));
     zcert_t *peer2 = s_cert (dir, "peer2", "worker");
     zcert_destroy (&peer2);
     snprintf (secret, sizeof (secret), "%s/peer2.cert_secret", dir);
-    assert_null (arb_curve_resolve (secret, NULL, "nokey", NULL, why, sizeof (why)));
+    assert_null (arb_curve_resolve (secret, "nokey", why, sizeof (why)));
     assert_non_null (strstr (why, "--broker-key: 'nokey' is neither the broker's public key"));
     assert_non_null (strstr (why, "holding it: No such file or directory"));
     //  a file there that is not a certificate: no errno of another file
@@ -142,7 +142,7 @@ test_curve_loading (void **state)
     assert_non_null (file);
     fputs ("garbage\n", file);
     fclose (file);
-    assert_null (arb_curve_resolve (secret, NULL, junk, NULL, why, sizeof (why)));
+    assert_null (arb_curve_resolve (secret, junk, why, sizeof (why)));
     assert_non_null (strstr (why, "is neither the broker's public key"));
     assert_null (strstr (why, "No such file"));
     remove (junk);
