@@ -424,3 +424,39 @@ arb_benchkit_seconds (const char *program, const char *name, const char *text, u
     uint64_t ms;
     return s_value (program, name, text, ARB_OPT_SECONDS, 0, max_ms, &ms);
 }
+
+//  Whether name is one of the comma-separated words of words.
+static bool
+s_word_of (const char *name, const char *words)
+{
+    size_t len = strlen (name);
+    for (const char *word = words; *word;) {
+        size_t word_len = strcspn (word, ",");
+        if (len > 0 && word_len == len && memcmp (word, name, len) == 0)
+            return true;
+        word += word_len + (word[word_len] == ',');
+    }
+    return false;
+}
+
+bool
+arb_benchkit_workloads_known (const char *program, const char *list, const char *known, bool all)
+{
+    char shown[256];  //  known, as the message lists it
+    size_t at = 0;
+    for (const char *c = known; *c && at + 3 < sizeof (shown); c++) {
+        shown[at++] = *c;
+        if (*c == ',')
+            shown[at++] = ' ';
+    }
+    shown[at] = '\0';
+    bool ok = true;
+    char *names = strdup (list);
+    for (char *name = strtok (names, ","); name; name = strtok (NULL, ","))
+        if (!(all && strcmp (name, "all") == 0) && !s_word_of (name, known)) {
+            fprintf (stderr, "%s: unknown workload %s (%s)\n", program, name, shown);
+            ok = false;
+        }
+    free (names);
+    return ok;
+}

@@ -146,6 +146,13 @@ int arb_benchkit_seconds (const char *program, const char *name, const char *tex
 void arb_benchkit_refuse (const char *program, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
+//  Whether every name of list (--workloads' comma-separated value) is
+//  one of known's ("A1,A2,A3"), or "all" where all is true; each that is
+//  not is said on stderr, "PROGRAM: unknown workload NAME (A1, A2, A3)".
+//  The caller exits 2 on false.
+bool
+arb_benchkit_workloads_known (const char *program, const char *list, const char *known, bool all);
+
 //  Prints the head of a JSON line: {"system": ..., "workload": ..., "load": ...
 //  (no closing brace): the caller adds its fields and ends with "}\n".
 void arb_benchkit_json_head (FILE *out, const char *system, const char *workload, const char *what);

@@ -656,16 +656,7 @@ main (int argc, char **argv)
         if (rc)
             return 2;
     }
-    bool known = true;
-    char *names = strdup (self.workloads);
-    for (char *name = strtok (names, ","); name; name = strtok (NULL, ","))
-        if (strcmp (name, "A1") && strcmp (name, "A2") && strcmp (name, "A3")
-            && strcmp (name, "A4")) {
-            fprintf (stderr, "arbiter-amqp-bench: unknown workload %s (A1, A2, A3, A4)\n", name);
-            known = false;
-        }
-    free (names);
-    if (!known)
+    if (!arb_benchkit_workloads_known (S_PROGRAM, self.workloads, "A1,A2,A3,A4", false))
         return 2;
     if (optind < argc) {
         arb_benchkit_refuse (S_PROGRAM, "unexpected argument '%s'", argv[optind]);

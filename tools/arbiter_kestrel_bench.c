@@ -595,18 +595,7 @@ main (int argc, char *argv[])
         if (rc)
             return 2;
     }
-    bool known = true;
-    char *names = strdup (self.workloads);
-    for (char *name = strtok (names, ","); name; name = strtok (NULL, ","))
-        if (!streq (name, "all") && !streq (name, "B1") && !streq (name, "B2")
-            && !streq (name, "B3") && !streq (name, "K1") && !streq (name, "K2")
-            && !streq (name, "K3")) {
-            fprintf (stderr,
-                     "arbiter-kestrel-bench: unknown workload %s (B1, B2, B3, K1, K2, K3)\n", name);
-            known = false;
-        }
-    free (names);
-    if (!known)
+    if (!arb_benchkit_workloads_known (S_PROGRAM, self.workloads, "B1,B2,B3,K1,K2,K3", true))
         return 2;
     if (optind < argc) {
         arb_benchkit_refuse (S_PROGRAM, "unexpected argument '%s'", argv[optind]);

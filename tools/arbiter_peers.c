@@ -923,14 +923,8 @@ main (int argc, char *argv[])
         known = known && found;
     }
     free (names);
-    names = strdup (opts.workloads);
-    for (char *name = strtok (names, ","); name; name = strtok (NULL, ","))
-        if (!streq (name, "all") && !streq (name, "W1") && !streq (name, "W2")
-            && !streq (name, "P1") && !streq (name, "P2") && !streq (name, "M1")) {
-            fprintf (stderr, "arbiter-peers: unknown workload %s (W1, W2, P1, P2, M1)\n", name);
-            known = false;
-        }
-    free (names);
+    known = arb_benchkit_workloads_known ("arbiter-peers", opts.workloads, "W1,W2,P1,P2,M1", true)
+            && known;
     if (!known)
         return 2;
     if (optind < argc) {

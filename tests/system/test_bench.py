@@ -343,6 +343,27 @@ def _left_running(prefix, wait=20):
     return left
 
 
+def _sigterm_once_up(proc, up, timeout=60):
+    """Waits, while proc runs, until up() returns something (the tool's
+    servers are up), lets it work half a second, sends it SIGTERM and
+    reads it to its end. Returns (what up returned, out, err). proc is
+    killed if it is still running, so that a failing test leaves nothing
+    behind."""
+    try:
+        deadline = time.monotonic() + timeout
+        while not (found := up()):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        return found, out, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_a_killed_bench_leaves_no_broker_or_consumer(tmp_path):
     # copies under a path of their own, so that their processes are ours to find
     bench = str(tmp_path / 'arbiter-bench')
@@ -397,21 +418,9 @@ def test_a_stopped_amqp_bench_stops_its_servers(tmp_path):
     proc = subprocess.Popen([bench, '--only', 'gateway', '--workloads', 'A1', '--items',
                              '5000000', '--arbiterd', arbiterd, '--gateway', gateway],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    journals = set()
-    try:
-        deadline = time.monotonic() + 60
-        # the bench, its broker and its gateway, and the broker's journal
-        while len(_processes_running(str(tmp_path))) < 3 or not journals:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
-            journals = _journal_dirs(arbiterd)
-        time.sleep(0.5)  # publishing
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    # the bench, its broker and its gateway, and the broker's journal
+    journals, out, err = _sigterm_once_up(
+        proc, lambda: len(_processes_running(str(tmp_path))) >= 3 and _journal_dirs(arbiterd))
     left = _left_running(str(tmp_path), wait=0)
     assert left == []
     assert proc.returncode == 1, err
@@ -480,28 +489,21 @@ def test_a_stopped_peers_run_stops_its_server(tmp_path):
     proc = subprocess.Popen([binary('tools', 'arbiter-peers'), '--systems', 'redis-always',
                              '--workloads', 'W1', '--tasks', '5000000'],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    server, folder = None, None
-    try:
-        deadline = time.monotonic() + 60
-        while server is None:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
-            for pid, argv in _children(proc.pid).items():
-                # (redis sets its own title; it runs in its --dir)
-                if argv[0].startswith('/usr/bin/redis-server'):
-                    try:
-                        folder = os.readlink(f'/proc/{pid}/cwd')
-                    except OSError:
-                        continue
-                    if folder.startswith('/tmp/arbiter-peers-'):
-                        server = pid
-        time.sleep(0.5)  # submitting
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+
+    def server_up():
+        """The redis server's pid and folder, once it runs."""
+        for pid, argv in _children(proc.pid).items():
+            # (redis sets its own title; it runs in its --dir)
+            if argv[0].startswith('/usr/bin/redis-server'):
+                try:
+                    folder = os.readlink(f'/proc/{pid}/cwd')
+                except OSError:
+                    continue
+                if folder.startswith('/tmp/arbiter-peers-'):
+                    return pid, folder
+        return None
+
+    (server, folder), out, err = _sigterm_once_up(proc, server_up)
     assert proc.returncode == 1, err
     assert 'interrupted' in err
     assert not os.path.exists(f'/proc/{server}') and not os.path.exists(folder)
@@ -526,21 +528,9 @@ def test_a_stopped_run_stops_its_step(tmp_path):
                              '--skip-peers', '--build', str(tmp_path), '--out',
                              str(tmp_path / 'run.jsonl')],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    journals = set()
-    try:
-        deadline = time.monotonic() + 60
-        # its arbiter-bench's broker (W1's, after F1 and R1), on its journal
-        while not journals:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
-            journals = _journal_dirs(str(tmp_path / 'broker' / 'arbiterd'))
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    # its arbiter-bench's broker (W1's, after F1 and R1), on its journal
+    journals, out, err = _sigterm_once_up(
+        proc, lambda: _journal_dirs(str(tmp_path / 'broker' / 'arbiterd')))
     left = _left_running(str(tmp_path))
     for journal in journals:  # a broker killed cannot remove it: this test does
         if os.path.exists(journal):
